@@ -1,0 +1,66 @@
+"""Shared fixtures: the asyncio backend, the emulator, a key and a client bound to it."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every ``async def`` test on anyio's asyncio backend without a per-test marker."""
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """aiohttp is asyncio-only."""
+    return "asyncio"
+
+
+def require_binary(name: str) -> str:
+    """The path of an external server binary; skip locally when missing, fail in CI."""
+    path = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if path is None:
+        message = f"{name} is not installed (.ci/run installs it with apt-get)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[object]:
+    """A running Visiono emulator on 127.0.0.1 with rate limits high enough for tests."""
+    from visiono_async.testing import VisionoEmulator
+
+    async with VisionoEmulator(rate_limit_per_minute=10_000, rate_limit_per_hour=100_000) as emu:
+        yield emu
+
+
+@pytest.fixture
+def api_key(emulator: object) -> str:
+    """A key with every scope on the pro plan."""
+    return emulator.create_api_key()  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.fixture
+async def client(emulator: object, api_key: str) -> AsyncIterator[object]:
+    """A VisionoClient talking to the emulator, with client-side pacing off."""
+    from visiono_async import VisionoClient
+
+    async with VisionoClient(
+        api_key=api_key,
+        base_url=emulator.base_url,  # type: ignore[attr-defined]
+        rate_limit=None,
+    ) as c:
+        yield c

@@ -1,0 +1,52 @@
+"""visiono_async: an asyncio-first SDK for the Visiono photo-collection API.
+
+Start with :class:`VisionoClient`; the bulk downloader is ``client.archive(...)``, webhook
+helpers live in :mod:`visiono_async.webhooks` and the local emulator in
+:mod:`visiono_async.testing`.
+"""
+
+from __future__ import annotations
+
+from ._client import VisionoClient as VisionoClient
+from ._config import DEFAULT_BASE_URL as DEFAULT_BASE_URL
+from ._config import LEGACY_BASE_URL as LEGACY_BASE_URL
+from ._config import RateLimit as RateLimit
+from ._config import RetryPolicy as RetryPolicy
+from ._exceptions import APIConnectionError as APIConnectionError
+from ._exceptions import APIError as APIError
+from ._exceptions import APITimeoutError as APITimeoutError
+from ._exceptions import AuthenticationError as AuthenticationError
+from ._exceptions import BadRequestError as BadRequestError
+from ._exceptions import DownloadError as DownloadError
+from ._exceptions import InvalidSignatureError as InvalidSignatureError
+from ._exceptions import NotFoundError as NotFoundError
+from ._exceptions import PermissionDeniedError as PermissionDeniedError
+from ._exceptions import RateLimitError as RateLimitError
+from ._exceptions import ServerError as ServerError
+from ._exceptions import ValidationError as ValidationError
+from ._exceptions import VisionoError as VisionoError
+from ._ratelimit import RateLimitInfo as RateLimitInfo
+from ._version import __version__ as __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "DEFAULT_BASE_URL",
+    "DownloadError",
+    "InvalidSignatureError",
+    "LEGACY_BASE_URL",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimitInfo",
+    "RetryPolicy",
+    "ServerError",
+    "ValidationError",
+    "VisionoClient",
+    "VisionoError",
+    "__version__",
+]

@@ -1,0 +1,159 @@
+"""``VisionoClient``: the lifecycle of one API client, with its resources as attributes."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from ._config import ClientConfig, RateLimit, RetryPolicy, resolve_api_key, resolve_base_url
+from ._ratelimit import RateLimitInfo
+from ._session import Session
+from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
+
+if TYPE_CHECKING:
+    from .download import ArchiveReport
+    from .models import Stats, Status
+
+__all__ = ["VisionoClient"]
+
+_DEFAULT_RATE_LIMIT = RateLimit()
+
+
+class VisionoClient:
+    """An asyncio client for the Visiono API.
+
+    Use it as an async context manager (or call :meth:`aclose`)::
+
+        async with VisionoClient() as client:          # key from $VISIONO_API_KEY
+            pr = await client.photo_requests.create(instructions="Upload your ID")
+
+    Args:
+        api_key: The API key; ``$VISIONO_API_KEY`` when None. A missing key raises
+            ``ValueError`` here, not a 401 later.
+        base_url: The API root; ``$VISIONO_BASE_URL`` or ``https://www.visiono.io/api/v1``
+            when None. The older ``https://api.visio.now/v1`` works too.
+        timeout: Seconds for one API call attempt (overridable per call).
+        max_retries: Retries of a failed call (see :class:`RetryPolicy` for which are retried).
+        rate_limit: Client-side pacing (Visiono's 60/min and 1000/h by default); None turns
+            it off.
+        max_retry_wait: The longest single wait before a retry or for the rate limit; a longer
+            one raises ``RateLimitError`` with ``retry_after`` instead of sleeping.
+        retry: A full retry policy; overrides ``max_retries`` and ``max_retry_wait``.
+        connect_timeout: Seconds to establish a connection.
+        connection_limit: The most connections the pool opens at once (downloads included).
+        http_session: Your own ``aiohttp.ClientSession``; the client then does not close it.
+        user_agent: Extra text appended to the ``User-Agent`` header.
+
+    Raises:
+        ValueError: No API key, or a malformed base URL.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        *,
+        rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT,
+        max_retry_wait: float = 60.0,
+        retry: RetryPolicy | None = None,
+        connect_timeout: float = 10.0,
+        connection_limit: int = 100,
+        http_session: aiohttp.ClientSession | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout!r}")
+        from . import __version__
+
+        agent = f"visiono-async/{__version__}" + (f" {user_agent}" if user_agent else "")
+        self._config = ClientConfig(
+            base_url=resolve_base_url(base_url),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            retry=retry or RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait),
+            rate_limit=rate_limit,
+            connection_limit=connection_limit,
+            user_agent=agent,
+        )
+        self._session = Session(resolve_api_key(api_key), self._config, http_session=http_session)
+        self._account = Account(self._session)
+        self.photo_requests = PhotoRequests(self._session)
+        """Photo requests: one-off, expiring collections (``pr_`` ids)."""
+        self.smart_links = SmartLinks(self._session)
+        """Smart links: permanent, reusable collection links (``sl_`` ids)."""
+        self.permanent_links = PermanentLinks(self._session)
+        """Permanent links: the older API name of smart links."""
+        self.webhooks = WebhookEndpoints(self._session)
+        """Webhook endpoints (``wh_`` ids) and the list of event types."""
+
+    def __repr__(self) -> str:
+        state = "closed" if self._session.closed else "open"
+        return f"<VisionoClient base_url={self._config.base_url!r} {state}>"
+
+    async def __aenter__(self) -> VisionoClient:
+        self._session.http  # noqa: B018 - opens the pool inside the running loop
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was passed in). Safe to call twice."""
+        await self._session.aclose()
+
+    @property
+    def config(self) -> ClientConfig:
+        """The client's frozen settings."""
+        return self._config
+
+    @property
+    def base_url(self) -> str:
+        """The API root in use."""
+        return self._config.base_url
+
+    @property
+    def session(self) -> Session:
+        """The session core every resource calls through."""
+        return self._session
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The shared aiohttp session, for downloads from storage hosts (it carries no key)."""
+        return self._session.http
+
+    @property
+    def rate_limit(self) -> RateLimitInfo:
+        """The last ``X-RateLimit-Limit/Remaining/Reset`` values the API sent."""
+        return self._session.rate_limit
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client was closed."""
+        return self._session.closed
+
+    async def stats(self, *, timeout: float | None = None) -> Stats:
+        """Usage and plan information (``GET /stats``)."""
+        return await self._account.stats(timeout=timeout)
+
+    async def status(self, *, timeout: float | None = None) -> Status:
+        """API health (``GET /status``)."""
+        return await self._account.status(timeout=timeout)
+
+    async def archive(self, dest: str | os.PathLike[str], **options: Any) -> ArchiveReport:
+        """Download every photo of the chosen requests and smart links to ``dest``.
+
+        See :func:`visiono_async.download.archive` for the options.
+        """
+        from .download import archive
+
+        return await archive(self, dest, **options)

@@ -1,0 +1,139 @@
+"""Frozen settings for a client: base URL, timeouts, the retry policy and the rate limit."""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "LEGACY_BASE_URL",
+    "ClientConfig",
+    "RateLimit",
+    "RetryPolicy",
+    "resolve_api_key",
+    "resolve_base_url",
+]
+
+DEFAULT_BASE_URL = "https://www.visiono.io/api/v1"
+"""The base URL in Visiono's current docs."""
+
+LEGACY_BASE_URL = "https://api.visio.now/v1"
+"""The base URL in Visiono's older docs; it serves the same API."""
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """When and how long to wait before a failed API call is sent again.
+
+    GET, PUT, PATCH and DELETE are retried on ``retry_statuses`` and on connection errors.
+    A POST is retried only where the server cannot have acted on it (a 429, or a connection
+    that failed before the request was sent), unless it carries an idempotency key.
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 disables retrying).
+        backoff_base: The first backoff ceiling in seconds; it doubles every attempt.
+        backoff_max: The largest backoff ceiling in seconds. The wait is drawn uniformly from
+            zero to the ceiling ("full jitter") unless the server says how long to wait.
+        max_wait: The longest the client sleeps for one wait (a ``Retry-After``, a rate-limit
+            reset, or client-side pacing). A longer wait raises ``RateLimitError`` with
+            ``retry_after`` instead of sleeping.
+        retry_statuses: The HTTP statuses that are worth retrying.
+    """
+
+    max_retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    backoff_base: float = attrs.field(default=0.5, validator=_non_negative)
+    backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
+    max_wait: float = attrs.field(default=60.0, validator=_non_negative)
+    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+
+    def is_retryable_status(self, method: str, status: int, *, idempotent: bool) -> bool:
+        """Whether a response with this status may be retried for this method."""
+        if status not in self.retry_statuses and not (status >= 500 and 500 in self.retry_statuses):
+            return False
+        if method.upper() in _IDEMPOTENT_METHODS or idempotent:
+            return True
+        # A POST that got a 429 was refused before the server acted on it.
+        return status == 429
+
+
+@attrs.frozen
+class RateLimit:
+    """Client-side pacing, so concurrent coroutines on one client stay under Visiono's limits.
+
+    Attributes:
+        per_minute: Calls allowed in any 60 s (Visiono: 60); None for no minute limit.
+        per_hour: Calls allowed in any hour (Visiono: 1000); None for no hour limit.
+        windows: Further ``(calls, seconds)`` limits, for plans with other windows.
+    """
+
+    per_minute: int | None = 60
+    per_hour: int | None = 1000
+    windows: tuple[tuple[int, float], ...] = ()
+
+    def all_windows(self) -> list[tuple[int, float]]:
+        """Every ``(calls, seconds)`` limit in force."""
+        found = list(self.windows)
+        if self.per_minute is not None:
+            found.append((self.per_minute, 60.0))
+        if self.per_hour is not None:
+            found.append((self.per_hour, 3600.0))
+        for calls, seconds in found:
+            if calls < 1 or seconds <= 0:
+                raise ValueError(
+                    f"a rate-limit window needs calls >= 1 and seconds > 0, got {calls}/{seconds}"
+                )
+        return found
+
+
+@attrs.frozen
+class ClientConfig:
+    """Everything a client needs besides its key.
+
+    Attributes:
+        base_url: The API root, without a trailing slash.
+        timeout: Total seconds for one API call attempt.
+        connect_timeout: Seconds to establish a connection.
+        retry: The retry policy.
+        rate_limit: Client-side pacing, or None to turn it off.
+        connection_limit: The most connections the client's pool opens at once.
+        user_agent: The ``User-Agent`` header.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = RetryPolicy()
+    rate_limit: RateLimit | None = RateLimit()
+    connection_limit: int = 100
+    user_agent: str = "visiono-async"
+
+
+def resolve_api_key(api_key: str | None) -> str:
+    """The key from the argument or ``$VISIONO_API_KEY``; a clear error when neither is set."""
+    key = api_key if api_key is not None else os.environ.get("VISIONO_API_KEY")
+    if key is None or not key.strip():
+        raise ValueError(
+            "No Visiono API key: pass api_key=... or set the VISIONO_API_KEY environment variable"
+        )
+    key = key.strip()
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ValueError("The Visiono API key contains whitespace or control characters")
+    return key
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    """The base URL from the argument, ``$VISIONO_BASE_URL`` or the default, without a trailing slash."""
+    url = base_url or os.environ.get("VISIONO_BASE_URL") or DEFAULT_BASE_URL
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+    return url

@@ -1,0 +1,142 @@
+"""Client-side rate limiting: what the server last said, and a pacer that keeps calls under it."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+import anyio
+import attrs
+
+from ._config import RateLimit
+
+__all__ = ["Pacer", "RateLimitInfo", "parse_retry_after"]
+
+
+@attrs.frozen
+class RateLimitInfo:
+    """The last ``X-RateLimit-*`` values the server sent.
+
+    Attributes:
+        limit: Calls allowed in the current window.
+        remaining: Calls left in the current window.
+        reset: When the window resets (aware UTC).
+        observed_at: When these values were received (aware UTC).
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: datetime | None = None
+    observed_at: datetime | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo | None:
+        """Parse the headers; None when the response carries none of them."""
+        limit = _int_header(headers, "X-RateLimit-Limit")
+        remaining = _int_header(headers, "X-RateLimit-Remaining")
+        reset_raw = _int_header(headers, "X-RateLimit-Reset")
+        if limit is None and remaining is None and reset_raw is None:
+            return None
+        reset = None
+        if reset_raw is not None:
+            try:
+                reset = datetime.fromtimestamp(reset_raw, tz=timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                reset = None
+        return cls(limit, remaining, reset, datetime.now(timezone.utc))
+
+    def seconds_until_reset(self, now: float | None = None) -> float | None:
+        """Seconds from ``now`` (unix time) until the window resets, never negative."""
+        if self.reset is None:
+            return None
+        current = time.time() if now is None else now
+        return max(0.0, self.reset.timestamp() - current)
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(float(value.strip()))
+    except ValueError:
+        return None
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class Pacer:
+    """Spaces out calls so that no window of the configured limits is exceeded.
+
+    It keeps the send times of recent calls (a sliding log), so it is never more permissive
+    than the server's fixed windows. Waiters are served first come, first served. When the
+    server reports that nothing remains in its window (other processes share the key), the
+    pacer also holds every call until the server's reset time.
+    """
+
+    def __init__(self, limits: RateLimit) -> None:
+        self._windows = sorted(limits.all_windows(), key=lambda w: w[1])
+        longest = max((calls for calls, _ in self._windows), default=0)
+        self._sent: deque[float] = deque(maxlen=max(longest, 1))
+        self._lock = anyio.Lock()
+        self._blocked_until = 0.0
+
+    def _delay(self, now: float) -> float:
+        delay = max(0.0, self._blocked_until - now)
+        sent = self._sent
+        for calls, seconds in self._windows:
+            if len(sent) >= calls:
+                # The call `calls` sends ago must be older than the window.
+                oldest = sent[-calls]
+                delay = max(delay, oldest + seconds - now)
+        return delay
+
+    async def acquire(self, max_wait: float) -> float:
+        """Wait for a free slot and claim it; return how long it waited.
+
+        Raises:
+            PacingTooLongError: the wait would exceed ``max_wait`` (nothing is claimed).
+        """
+        async with self._lock:
+            now = anyio.current_time()
+            delay = self._delay(now)
+            if delay > max_wait:
+                raise PacingTooLongError(delay)
+            if delay > 0:
+                await anyio.sleep(delay)
+            self._sent.append(anyio.current_time())
+            return delay
+
+    def block_for(self, seconds: float) -> None:
+        """Hold every call for ``seconds`` (the server said its window is used up)."""
+        until = anyio.current_time() + seconds
+        self._blocked_until = max(self._blocked_until, until)
+
+
+class PacingTooLongError(Exception):
+    """Internal: the pacer would have to wait longer than allowed."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"pacing would wait {delay:.1f}s")
+        self.delay = delay

@@ -1,0 +1,516 @@
+"""The session core: one aiohttp session, auth, retries, rate-limit pacing and error mapping.
+
+Every API call of every resource goes through :meth:`Session.request`. Downloads from storage
+hosts share the connection pool (:attr:`Session.http`) but never carry the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json as jsonlib
+import logging
+import random
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp
+import anyio
+import attrs
+
+from ._config import ClientConfig
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    RateLimitError,
+    error_for_status,
+)
+from ._ratelimit import Pacer, PacingTooLongError, RateLimitInfo, parse_retry_after
+
+__all__ = ["APIResponse", "Session", "build_api_error", "encode_params"]
+
+logger = logging.getLogger("visiono_async")
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+_TAG_RE = re.compile(r"<[^>]*>")
+_SPACE_RE = re.compile(r"\s+")
+
+
+class _Secret:
+    """A string that never shows itself in a repr, str or traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+@attrs.frozen
+class APIResponse:
+    """One successful API response, with its JSON envelope taken apart.
+
+    Attributes:
+        status: The HTTP status (2xx).
+        body: The whole parsed JSON body (None for an empty body).
+        data: ``body["data"]`` when the body is an object with ``data``, else the body.
+        meta: ``body["meta"]``, or an empty mapping.
+        links: ``body["links"]``, or an empty mapping.
+        headers: The response headers (case-insensitive).
+        request_id: Visiono's request id, from ``meta.request_id`` or ``X-Request-Id``.
+        received_at: When the request that got this answer was sent (aware UTC). Expiry times
+            computed from it err on the early side.
+    """
+
+    status: int
+    body: Any
+    data: Any
+    meta: Mapping[str, Any]
+    links: Mapping[str, Any]
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    request_id: str | None
+    received_at: datetime
+
+
+def encode_params(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """Query parameters as strings: None dropped, bools lower-case, datetimes ISO 8601, lists comma-joined."""
+    encoded: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        text = _encode_value(value)
+        if text is not None:
+            encoded.append((key, text))
+    return encoded
+
+
+def _encode_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return aware.isoformat()
+    if isinstance(value, enum.Enum):
+        return _encode_value(value.value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        parts = [p for p in (_encode_value(v) for v in value) if p is not None]
+        return ",".join(sorted(parts) if isinstance(value, (set, frozenset)) else parts)
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_NOT_JSON = object()
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return jsonlib.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _NOT_JSON
+
+
+def _snippet(raw: bytes, secret: str | None, limit: int = 200) -> str:
+    text = raw[:4096].decode("utf-8", errors="replace")
+    text = _SPACE_RE.sub(" ", _TAG_RE.sub(" ", text)).strip()
+    if secret:
+        text = text.replace(secret, "<redacted>")
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _field_errors(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, Mapping):
+        return {}
+    errors: dict[str, list[str]] = {}
+    for field, messages in value.items():
+        if isinstance(messages, (list, tuple)):
+            errors[str(field)] = [str(m) for m in messages]
+        elif messages is not None:
+            errors[str(field)] = [str(messages)]
+    return errors
+
+
+def _request_id(body: Any, headers: Mapping[str, str]) -> str | None:
+    if isinstance(body, Mapping):
+        meta = body.get("meta")
+        if isinstance(meta, Mapping) and isinstance(meta.get("request_id"), str):
+            return str(meta["request_id"])
+    value = headers.get("X-Request-Id")
+    return str(value) if value is not None else None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks us to wait: ``Retry-After``, else a used-up window's reset."""
+    wait = parse_retry_after(headers.get("Retry-After"))
+    if wait is not None:
+        return wait
+    info = RateLimitInfo.from_headers(headers)
+    if info is not None and info.remaining == 0:
+        return info.seconds_until_reset()
+    return None
+
+
+def build_api_error(
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    secret: str | None = None,
+) -> APIError:
+    """The typed error for an error response, from either of Visiono's error shapes.
+
+    ``{"error": {"code", "message", "details"}}`` and the framework style
+    ``{"message", "errors"}`` both parse; a body that is not JSON (a proxy's HTML page)
+    gives an ``APIError`` whose message describes the body.
+    """
+    body = _parse_json(raw)
+    code: str | None = None
+    message: str | None = None
+    details: dict[str, list[str]] = {}
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            code = str(err["code"]) if err.get("code") else None
+            message = err.get("message") if isinstance(err.get("message"), str) else None
+            details = _field_errors(err.get("details"))
+        elif isinstance(err, str):
+            message = err
+        if message is None and isinstance(body.get("message"), str):
+            message = str(body["message"])
+        if not details:
+            details = _field_errors(body.get("errors"))
+        if code is None and status == 422 and details:
+            code = "validation_error"
+    elif body is _NOT_JSON or raw.strip():
+        content_type = headers.get("Content-Type", "unknown content type")
+        message = (
+            f"the server answered with a non-JSON body ({content_type}): {_snippet(raw, secret)!r}"
+        )
+    if message is None:
+        try:
+            message = HTTPStatus(status).phrase
+        except ValueError:
+            message = "error"
+    cls = error_for_status(status)
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "code": code,
+        "details": details,
+        "request_id": _request_id(body if body is not _NOT_JSON else None, headers),
+        "headers": dict(headers),
+        "method": method,
+        "path": path,
+        "body": body if body is not _NOT_JSON else None,
+    }
+    if cls is RateLimitError:
+        return RateLimitError(message, retry_after=_retry_after(headers), **kwargs)
+    return cls(message, **kwargs)
+
+
+class Session:
+    """Sends API calls: auth header, timeouts, retries, pacing, typed errors.
+
+    One ``Session`` belongs to one :class:`~visiono_async.VisionoClient`. It owns its
+    ``aiohttp.ClientSession`` unless one was passed in.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        config: ClientConfig,
+        *,
+        http_session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._api_key = _Secret(api_key)
+        self.config = config
+        self._http = http_session
+        self._owns_http = http_session is None
+        self._closed = False
+        self._pacer = Pacer(config.rate_limit) if config.rate_limit is not None else None
+        self.rate_limit = RateLimitInfo()
+        """The last ``X-RateLimit-*`` values seen."""
+        self.api_calls = 0
+        """API call attempts sent so far (retries included)."""
+
+    def __repr__(self) -> str:
+        return f"<Session base_url={self.config.base_url!r} closed={self._closed}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The shared aiohttp session (connection pool). It carries no API key."""
+        self._check_open()
+        if self._http is None:
+            connector = aiohttp.TCPConnector(limit=self.config.connection_limit, ttl_dns_cache=300)
+            self._http = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.config.connect_timeout),
+                headers={"User-Agent": self.config.user_agent},
+            )
+        return self._http
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(
+                "This VisionoClient is closed; create a new one (or use it inside 'async with')"
+            )
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this session created it. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_http and self._http is not None:
+            with anyio.CancelScope(shield=True):
+                await self._http.close()
+
+    def _backoff(self, attempt: int) -> float:
+        policy = self.config.retry
+        ceiling = min(policy.backoff_max, policy.backoff_base * (2**attempt))
+        return random.uniform(0, ceiling)
+
+    def _observe(self, headers: Mapping[str, str]) -> None:
+        info = RateLimitInfo.from_headers(headers)
+        if info is None:
+            return
+        self.rate_limit = info
+        if self._pacer is not None and info.remaining == 0:
+            wait = info.seconds_until_reset()
+            if wait:
+                self._pacer.block_for(wait)
+
+    async def _pace(self, method: str, path: str) -> None:
+        if self._pacer is None:
+            return
+        try:
+            waited = await self._pacer.acquire(self.config.retry.max_wait)
+        except PacingTooLongError as exc:
+            raise RateLimitError(
+                f"the client-side rate limit would need a wait of {exc.delay:.1f}s, longer than "
+                f"max_wait={self.config.retry.max_wait:.1f}s",
+                retry_after=exc.delay,
+                status_code=429,
+                code="client_rate_limited",
+                method=method,
+                path=path,
+            ) from None
+        if waited:
+            logger.debug("paced %s %s for %.3fs", method, path, waited)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> APIResponse:
+        """Send one API call, with retries, and return its parsed response.
+
+        Args:
+            method: The HTTP method.
+            path: The path below the base URL, starting with ``/``.
+            params: Query parameters (see :func:`encode_params`).
+            json: A JSON-serialisable request body.
+            timeout: Seconds for each attempt; the client's default when None.
+            idempotency_key: Sent as ``Idempotency-Key``; it makes a POST safe to retry.
+
+        Returns:
+            The response, its envelope taken apart.
+
+        Raises:
+            APIError: The API answered with an error status (a subclass per status).
+            APIConnectionError: The call could not be completed (``APITimeoutError`` on timeout).
+            RuntimeError: The client is closed.
+        """
+        self._check_open()
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        method = method.upper()
+        url = self.config.base_url + path
+        key = self._api_key.reveal()
+        headers = {"X-API-Key": key, "Accept": "application/json"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        data: bytes | None = None
+        if json is not None:
+            data = jsonlib.dumps(json, default=_json_default).encode()
+            headers["Content-Type"] = "application/json"
+        query = encode_params(params)
+        client_timeout = aiohttp.ClientTimeout(
+            total=timeout if timeout is not None else self.config.timeout,
+            connect=self.config.connect_timeout,
+        )
+        policy = self.config.retry
+        safe_to_resend = method in _IDEMPOTENT_METHODS or idempotency_key is not None
+        attempt = 0
+        while True:
+            await self._pace(method, path)
+            sent_at = datetime.now(timezone.utc)
+            started = anyio.current_time()
+            self.api_calls += 1
+            try:
+                async with self.http.request(
+                    method,
+                    url,
+                    params=query,
+                    data=data,
+                    headers=headers,
+                    timeout=client_timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    resp_headers = resp.headers
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                error, sent = _connection_error(exc, method, path)
+                retryable = (safe_to_resend or not sent) and _transient(exc)
+                elapsed = anyio.current_time() - started
+                if not retryable or attempt >= policy.max_retries:
+                    logger.warning(
+                        "%s %s failed after %d attempt(s), %.3fs: %s",
+                        method, path, attempt + 1, elapsed, error,
+                    )  # fmt: skip
+                    raise error from exc
+                wait = self._backoff(attempt)
+                logger.info(
+                    "%s %s attempt %d failed (%s); retrying in %.2fs",
+                    method, path, attempt + 1, type(exc).__name__, wait,
+                )  # fmt: skip
+                await anyio.sleep(wait)
+                attempt += 1
+                continue
+
+            elapsed = anyio.current_time() - started
+            self._observe(resp_headers)
+            if 200 <= status < 300:
+                body = _parse_json(raw)
+                request_id = _request_id(body if body is not _NOT_JSON else None, resp_headers)
+                logger.debug(
+                    "%s %s -> %d (attempt %d, %.3fs, request_id=%s)",
+                    method, path, status, attempt + 1, elapsed, request_id,
+                )  # fmt: skip
+                if body is _NOT_JSON:
+                    content_type = resp_headers.get("Content-Type", "unknown content type")
+                    raise APIError(
+                        "expected a JSON body but the server answered with "
+                        f"{content_type}: {_snippet(raw, key)!r}",
+                        status_code=status,
+                        code="invalid_response",
+                        request_id=request_id,
+                        headers=dict(resp_headers),
+                        method=method,
+                        path=path,
+                    )
+                return _response(status, body, resp_headers, request_id, sent_at)
+
+            if 300 <= status < 400:
+                location = resp_headers.get("Location", "?")
+                raise APIError(
+                    f"unexpected redirect to {location}; check base_url (API calls do not "
+                    "follow redirects so that the API key is never sent to another host)",
+                    status_code=status,
+                    code="redirect",
+                    headers=dict(resp_headers),
+                    method=method,
+                    path=path,
+                )
+
+            api_error = build_api_error(
+                status, raw, resp_headers, method=method, path=path, secret=key
+            )
+            logger.debug(
+                "%s %s -> %d (attempt %d, %.3fs, request_id=%s)",
+                method, path, status, attempt + 1, elapsed, api_error.request_id,
+            )  # fmt: skip
+            if not policy.is_retryable_status(method, status, idempotent=safe_to_resend):
+                raise api_error
+            server_wait = _retry_after(resp_headers)
+            if status == 429 and server_wait is not None and self._pacer is not None:
+                self._pacer.block_for(server_wait)
+            if attempt >= policy.max_retries:
+                raise api_error
+            wait = server_wait if server_wait is not None else self._backoff(attempt)
+            if wait > policy.max_wait:
+                logger.info(
+                    "%s %s -> %d: server asks for %.1fs, more than max_wait; giving up",
+                    method, path, status, wait,
+                )  # fmt: skip
+                raise api_error
+            logger.info(
+                "%s %s -> %d (attempt %d); retrying in %.2fs",
+                method, path, status, attempt + 1, wait,
+            )  # fmt: skip
+            await anyio.sleep(wait)
+            attempt += 1
+
+
+def _response(
+    status: int, body: Any, headers: Mapping[str, str], request_id: str | None, sent_at: datetime
+) -> APIResponse:
+    if isinstance(body, Mapping) and "data" in body:
+        data = body["data"]
+        meta = body.get("meta") if isinstance(body.get("meta"), Mapping) else {}
+        links = body.get("links") if isinstance(body.get("links"), Mapping) else {}
+    else:
+        data, meta, links = body, {}, {}
+    return APIResponse(
+        status=status,
+        body=body,
+        data=data,
+        meta=meta or {},
+        links=links or {},
+        headers=headers,
+        request_id=request_id,
+        received_at=sent_at,
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    """Certificate and TLS failures do not go away by retrying."""
+    return not isinstance(
+        exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, aiohttp.InvalidURL)
+    )
+
+
+def _connection_error(
+    exc: BaseException, method: str, path: str
+) -> tuple[APIConnectionError, bool]:
+    """The typed error for a failed call, and whether the request may have reached the server."""
+    where = f"{method} {path}"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(f"{where}: timed out connecting to the API"), False
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return APITimeoutError(f"{where}: the API did not answer in time"), True
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(f"{where}: could not connect: {exc.os_error or exc}"), False
+    return APIConnectionError(f"{where}: {type(exc).__name__}: {exc}"), True

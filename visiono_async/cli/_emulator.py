@@ -1,0 +1,53 @@
+"""``visiono emulator``: run the Visiono emulator on loopback until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import anyio
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``emulator`` subcommand."""
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run a local Visiono emulator (real HTTP on 127.0.0.1)",
+        description=(
+            "Run the Visiono emulator: the API, signed expiring download URLs and webhooks, "
+            "in memory, on loopback. It prints its base URL and a test API key that only this "
+            "emulator accepts."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--plan", default="pro", choices=["free", "pro", "business"], help="plan of the test key"
+    )
+    parser.add_argument(
+        "--rate-limit-per-minute", type=int, default=60, help="API calls per minute (default 60)"
+    )
+    parser.add_argument(
+        "--rate-limit-per-hour", type=int, default=1000, help="API calls per hour (default 1000)"
+    )
+    parser.set_defaults(func=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Start the emulator and serve until interrupted."""
+    from ..testing import VisionoEmulator
+
+    async with VisionoEmulator(
+        host=args.host,
+        port=args.port,
+        rate_limit_per_minute=args.rate_limit_per_minute,
+        rate_limit_per_hour=args.rate_limit_per_hour,
+    ) as emu:
+        key = emu.create_api_key(plan=args.plan)
+        print(f"Visiono emulator listening on {emu.root_url}")
+        print(f"  export VISIONO_BASE_URL={emu.base_url}")
+        print(f"  export VISIONO_API_KEY={key}   # a test key, valid only on this emulator")
+        print("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        await anyio.sleep_forever()
+    return 0
