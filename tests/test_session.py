@@ -301,6 +301,7 @@ class TestRetryRules:
         reset = int(emulator.now()) + 2
         emulator.faults.fail_next(
             1, status=429, path="/status",
+            body={"error": {"code": "rate_limited", "message": "Too Many Requests"}},
             headers={"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
         )  # fmt: skip
         await fast.status()

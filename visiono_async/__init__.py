@@ -26,6 +26,7 @@ from ._exceptions import ServerError as ServerError
 from ._exceptions import ValidationError as ValidationError
 from ._exceptions import VisionoError as VisionoError
 from ._ratelimit import RateLimitInfo as RateLimitInfo
+from .resources import CreateManyError as CreateManyError
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CreateManyError",
     "DEFAULT_BASE_URL",
     "DownloadError",
     "InvalidSignatureError",

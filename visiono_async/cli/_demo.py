@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import Any
 
-SAMPLE_REQUESTS = [
+SAMPLE_REQUESTS: list[dict[str, Any]] = [
     {
         "instructions": "Warranty claim: show us the damaged product",
         "items": [
@@ -72,7 +73,7 @@ async def run(args: argparse.Namespace) -> int:
     from ..testing import VisionoEmulator, sample_jpeg
 
     dest: Path = args.dest or Path(tempfile.mkdtemp(prefix="visiono-demo-"))
-    specs = list(SAMPLE_REQUESTS)
+    specs: list[dict[str, Any]] = list(SAMPLE_REQUESTS)
     specs += [
         {"instructions": f"Extra sample request {i + 1}", "items": [{"instructions": "Photo"}]}
         for i in range(max(0, args.photos))

@@ -1,0 +1,54 @@
+"""The account endpoints: ``GET /stats`` and ``GET /status`` (``client.stats()``, ``client.status()``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._converter import structure_response
+from ..models import Stats, Status
+
+if TYPE_CHECKING:
+    from .._session import Session
+
+__all__ = ["Account"]
+
+
+class Account:
+    """Plan, usage and service health; the client exposes them as ``client.stats()`` and
+    ``client.status()``.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def stats(self, *, timeout: float | None = None) -> Stats:
+        """The account's plan, usage this period and rate limits (``GET /stats``).
+
+        Args:
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The stats.
+
+        Raises:
+            APIError: The API refused the call.
+            APIConnectionError: The call could not be completed.
+        """
+        response = await self._session.request("GET", "/stats", timeout=timeout)
+        return structure_response(response, Stats, method="GET", path="/stats")
+
+    async def status(self, *, timeout: float | None = None) -> Status:
+        """The API's health (``GET /status``).
+
+        Args:
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The status.
+
+        Raises:
+            APIError: The API refused the call.
+            APIConnectionError: The call could not be completed.
+        """
+        response = await self._session.request("GET", "/status", timeout=timeout)
+        return structure_response(response, Status, method="GET", path="/status")

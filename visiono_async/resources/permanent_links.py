@@ -1,0 +1,184 @@
+"""``client.permanent_links``: the older endpoints of reusable upload links (``/permanent-links``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._converter import structure_response
+from .._ids import validate_id
+from .._pagination import AsyncPaginator, Page, parse_page
+from ..models import PermanentLink
+from ._common import body
+
+if TYPE_CHECKING:
+    from .._session import Session
+
+__all__ = ["PermanentLinks"]
+
+_PATH = "/permanent-links"
+
+
+class PermanentLinks:
+    """Permanent links: the older API name of smart links, with their own endpoints.
+
+    Reached as ``client.permanent_links``. New code should prefer ``client.smart_links``.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def list(
+        self, *, per_page: int | None = None, timeout: float | None = None
+    ) -> AsyncPaginator[PermanentLink]:
+        """Every permanent link, fetched lazily page by page.
+
+        Args:
+            per_page: The page size to ask for.
+            timeout: Seconds for each page's call; the client's default when None.
+
+        Returns:
+            An async iterable of ``PermanentLink``; nothing is sent until it is iterated.
+        """
+        params = {"per_page": per_page}
+        return AsyncPaginator(self._session, _PATH, PermanentLink, params=params, timeout=timeout)
+
+    async def list_page(
+        self, *, page: int = 1, per_page: int | None = None, timeout: float | None = None
+    ) -> Page[PermanentLink]:
+        """One page of permanent links.
+
+        Args:
+            page: The page number, from 1.
+            per_page: The page size to ask for.
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The page, with its items and pagination details.
+
+        Raises:
+            APIError: The API refused the call.
+            APIConnectionError: The call could not be completed.
+        """
+        params = {"page": page, "per_page": per_page}
+        response = await self._session.request("GET", _PATH, params=params, timeout=timeout)
+        return parse_page(response, PermanentLink, path=_PATH)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        instructions: str | None = None,
+        items: Iterable[Mapping[str, Any]] | None = None,
+        slug: str | None = None,
+        require_gps: bool | None = None,
+        tags: Iterable[str] | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        **extra: Any,
+    ) -> PermanentLink:
+        """Create a permanent link. Only the options given are sent.
+
+        Args:
+            name: Your name for the link.
+            instructions: What submitters are asked for (the API uses ``name`` when absent).
+            items: The photos to ask for, ``{"instructions": ..., "is_required": ...}`` each.
+            slug: Your own path segment for the URL (3 to 64 of ``a-z``, ``0-9``, ``-``).
+            require_gps: Whether photos must carry GPS data.
+            tags: Your labels.
+            idempotency_key: Makes the call safe to retry: the API creates at most one
+                link per key.
+            timeout: Seconds for the call; the client's default when None.
+            **extra: Further body fields, sent as given (for API options newer than the SDK).
+
+        Returns:
+            The created permanent link.
+
+        Raises:
+            ValidationError: The API rejected a field (``.errors`` maps fields to messages).
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        fields = {
+            "name": name,
+            "instructions": instructions,
+            "items": [dict(item) for item in items] if items is not None else None,
+            "slug": slug,
+            "require_gps": require_gps,
+            "tags": list(tags) if tags is not None else None,
+        }
+        response = await self._session.request(
+            "POST",
+            _PATH,
+            json=body(fields, extra),
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+        )
+        return structure_response(response, PermanentLink, method="POST", path=_PATH)
+
+    async def get(self, permanent_link_id: str, *, timeout: float | None = None) -> PermanentLink:
+        """Fetch one permanent link.
+
+        Args:
+            permanent_link_id: The id.
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The permanent link.
+
+        Raises:
+            ValueError: ``permanent_link_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such permanent link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = _item_path(permanent_link_id)
+        response = await self._session.request("GET", path, timeout=timeout)
+        return structure_response(response, PermanentLink, method="GET", path=path)
+
+    async def update(
+        self, permanent_link_id: str, *, timeout: float | None = None, **fields: Any
+    ) -> PermanentLink:
+        """Change some fields of a permanent link (``PATCH``); exactly ``fields`` are sent.
+
+        Args:
+            permanent_link_id: The id.
+            timeout: Seconds for the call; the client's default when None.
+            **fields: The fields to set (``instructions=...``, ``is_active=False``, ...);
+                None is sent as JSON null.
+
+        Returns:
+            The updated permanent link.
+
+        Raises:
+            ValueError: ``permanent_link_id`` cannot be an id, or no field was given
+                (nothing is sent).
+            ValidationError: The API rejected a field.
+            NotFoundError: No such permanent link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = _item_path(permanent_link_id)
+        if not fields:
+            raise ValueError("update() needs at least one field to change")
+        response = await self._session.request("PATCH", path, json=fields, timeout=timeout)
+        return structure_response(response, PermanentLink, method="PATCH", path=path)
+
+    async def delete(self, permanent_link_id: str, *, timeout: float | None = None) -> None:
+        """Delete a permanent link.
+
+        Args:
+            permanent_link_id: The id.
+            timeout: Seconds for the call; the client's default when None.
+
+        Raises:
+            ValueError: ``permanent_link_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such permanent link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        await self._session.request("DELETE", _item_path(permanent_link_id), timeout=timeout)
+
+
+def _item_path(permanent_link_id: str) -> str:
+    return f"{_PATH}/{validate_id(permanent_link_id, name='permanent_link_id')}"

@@ -1,0 +1,289 @@
+"""``client.smart_links``: permanent, reusable upload links (``/smart-links``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._converter import structure_response
+from .._ids import validate_id
+from .._pagination import AsyncPaginator, Page, parse_page
+from ..models import DownloadURLs, SmartLink, Submission
+from ._common import body, download_urls, qrcode_url
+
+if TYPE_CHECKING:
+    from .._session import Session
+
+__all__ = ["SmartLinks"]
+
+_PATH = "/smart-links"
+
+
+class SmartLinks:
+    """Smart links: one permanent upload page that many submitters use.
+
+    Reached as ``client.smart_links``.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def list(
+        self,
+        *,
+        is_active: bool | None = None,
+        tags: Iterable[str] | None = None,
+        per_page: int | None = None,
+        timeout: float | None = None,
+    ) -> AsyncPaginator[SmartLink]:
+        """Every smart link matching the filters, fetched lazily page by page.
+
+        Args:
+            is_active: Only active (True) or only archived (False) links.
+            tags: Only links with these tags.
+            per_page: The page size to ask for.
+            timeout: Seconds for each page's call; the client's default when None.
+
+        Returns:
+            An async iterable of ``SmartLink``; nothing is sent until it is iterated.
+        """
+        params = _list_params(is_active, tags, per_page)
+        return AsyncPaginator(self._session, _PATH, SmartLink, params=params, timeout=timeout)
+
+    async def list_page(
+        self,
+        *,
+        page: int = 1,
+        per_page: int | None = None,
+        is_active: bool | None = None,
+        tags: Iterable[str] | None = None,
+        timeout: float | None = None,
+    ) -> Page[SmartLink]:
+        """One page of smart links.
+
+        Args:
+            page: The page number, from 1.
+            per_page: The page size to ask for.
+            is_active: Only active (True) or only archived (False) links.
+            tags: Only links with these tags.
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The page, with its items and pagination details.
+
+        Raises:
+            APIError: The API refused the call.
+            APIConnectionError: The call could not be completed.
+        """
+        params = {"page": page, **_list_params(is_active, tags, per_page)}
+        response = await self._session.request("GET", _PATH, params=params, timeout=timeout)
+        return parse_page(response, SmartLink, path=_PATH)
+
+    async def create(
+        self,
+        *,
+        instructions: str,
+        items: Iterable[Mapping[str, Any]] | None = None,
+        custom_slug: str | None = None,
+        name: str | None = None,
+        unique_field_label: str | None = None,
+        show_full_name_field: bool | None = None,
+        full_name_required: bool | None = None,
+        require_gps: bool | None = None,
+        tags: Iterable[str] | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        **extra: Any,
+    ) -> SmartLink:
+        """Create a smart link. Only the options given are sent.
+
+        Args:
+            instructions: What submitters are asked for.
+            items: The photos to ask for, ``{"instructions": ..., "is_required": ...}`` each.
+            custom_slug: Your own slug for the URL (``"fleet-inspection"``).
+            name: Your name for the link.
+            unique_field_label: The label of a field each submitter fills in
+                (``"License Plate"``).
+            show_full_name_field: Whether submitters are asked for their name.
+            full_name_required: Whether that name is required.
+            require_gps: Whether photos must carry GPS data.
+            tags: Your labels, usable as a ``list`` filter.
+            idempotency_key: Makes the call safe to retry: the API creates at most one
+                link per key.
+            timeout: Seconds for the call; the client's default when None.
+            **extra: Further body fields, sent as given (for API options newer than the SDK).
+
+        Returns:
+            The created smart link.
+
+        Raises:
+            ValidationError: The API rejected a field (``.errors`` maps fields to messages).
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        fields = {
+            "instructions": instructions,
+            "items": [dict(item) for item in items] if items is not None else None,
+            "custom_slug": custom_slug,
+            "name": name,
+            "unique_field_label": unique_field_label,
+            "show_full_name_field": show_full_name_field,
+            "full_name_required": full_name_required,
+            "require_gps": require_gps,
+            "tags": builtins.list(tags) if tags is not None else None,
+        }
+        response = await self._session.request(
+            "POST",
+            _PATH,
+            json=body(fields, extra),
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+        )
+        return structure_response(response, SmartLink, method="POST", path=_PATH)
+
+    async def get(self, smart_link_id: str, *, timeout: float | None = None) -> SmartLink:
+        """Fetch one smart link.
+
+        Args:
+            smart_link_id: The id (``sl_...``).
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The smart link.
+
+        Raises:
+            ValueError: ``smart_link_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such smart link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = _item_path(smart_link_id)
+        response = await self._session.request("GET", path, timeout=timeout)
+        return structure_response(response, SmartLink, method="GET", path=path)
+
+    async def update(
+        self, smart_link_id: str, *, timeout: float | None = None, **fields: Any
+    ) -> SmartLink:
+        """Change a smart link (``PUT /smart-links/{id}``); exactly ``fields`` are sent.
+
+        Args:
+            smart_link_id: The id (``sl_...``).
+            timeout: Seconds for the call; the client's default when None.
+            **fields: The fields to set, as in :meth:`create` (``instructions=...``,
+                ``is_active=False``, ``tags=[...]``); None is sent as JSON null.
+
+        Returns:
+            The updated smart link.
+
+        Raises:
+            ValueError: ``smart_link_id`` cannot be an id, or no field was given (nothing
+                is sent).
+            ValidationError: The API rejected a field.
+            NotFoundError: No such smart link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = _item_path(smart_link_id)
+        if not fields:
+            raise ValueError("update() needs at least one field to change")
+        response = await self._session.request("PUT", path, json=fields, timeout=timeout)
+        return structure_response(response, SmartLink, method="PUT", path=path)
+
+    async def archive(self, smart_link_id: str, *, timeout: float | None = None) -> SmartLink:
+        """Archive a smart link (``DELETE /smart-links/{id}``): it stops taking uploads.
+
+        Args:
+            smart_link_id: The id (``sl_...``).
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The smart link as the API answers it (``is_active`` False).
+
+        Raises:
+            ValueError: ``smart_link_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such smart link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = _item_path(smart_link_id)
+        response = await self._session.request("DELETE", path, timeout=timeout)
+        return structure_response(response, SmartLink, method="DELETE", path=path)
+
+    async def submissions(
+        self, smart_link_id: str, *, timeout: float | None = None
+    ) -> builtins.list[Submission]:
+        """Every photo uploaded through a smart link (all pages, if the API pages them).
+
+        Args:
+            smart_link_id: The id (``sl_...``).
+            timeout: Seconds for each call; the client's default when None.
+
+        Returns:
+            The submissions, with ``unique_value`` and ``full_name`` when asked for.
+
+        Raises:
+            ValueError: ``smart_link_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such smart link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = f"{_item_path(smart_link_id)}/submissions"
+        paginator = AsyncPaginator(self._session, path, Submission, timeout=timeout)
+        return [submission async for submission in paginator]
+
+    async def download_urls(
+        self, smart_link_id: str, *, timeout: float | None = None
+    ) -> DownloadURLs:
+        """Signed download URLs for every photo uploaded through a smart link.
+
+        Args:
+            smart_link_id: The id (``sl_...``).
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The URLs (``smart_link_id`` set), with their expiry.
+
+        Raises:
+            ValueError: ``smart_link_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such smart link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = f"{_item_path(smart_link_id)}/download-urls"
+        response = await self._session.request("GET", path, timeout=timeout)
+        return download_urls(response, path=path)
+
+    async def qrcode(self, smart_link_id: str, *, timeout: float | None = None) -> str:
+        """The URL of a QR code image that opens the smart link.
+
+        Args:
+            smart_link_id: The id (``sl_...``).
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The image URL.
+
+        Raises:
+            ValueError: ``smart_link_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such smart link.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = f"{_item_path(smart_link_id)}/qrcode"
+        response = await self._session.request("GET", path, timeout=timeout)
+        return qrcode_url(response, path=path)
+
+
+def _item_path(smart_link_id: str) -> str:
+    return f"{_PATH}/{validate_id(smart_link_id, name='smart_link_id')}"
+
+
+def _list_params(
+    is_active: bool | None, tags: Iterable[str] | None, per_page: int | None
+) -> dict[str, Any]:
+    return {
+        "is_active": is_active,
+        "tags": list(tags) if tags is not None else None,
+        "per_page": per_page,
+    }

@@ -1,0 +1,212 @@
+"""``client.webhooks``: webhook endpoints and the events they can receive (``/webhooks``)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .._converter import structure_response
+from .._ids import validate_id
+from .._pagination import AsyncPaginator, Page, parse_page
+from ..models import WebhookEndpoint, WebhookEventInfo, WebhookTestResult
+from ._common import body
+
+if TYPE_CHECKING:
+    from .._session import Session
+
+__all__ = ["WebhookEndpoints"]
+
+_PATH = "/webhooks"
+
+
+class WebhookEndpoints:
+    """Webhook endpoints: URLs Visiono POSTs events to, signed with each endpoint's secret.
+
+    Reached as ``client.webhooks``.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def list(
+        self, *, per_page: int | None = None, timeout: float | None = None
+    ) -> AsyncPaginator[WebhookEndpoint]:
+        """Every webhook endpoint, fetched lazily page by page (secrets are not included).
+
+        Args:
+            per_page: The page size to ask for.
+            timeout: Seconds for each page's call; the client's default when None.
+
+        Returns:
+            An async iterable of ``WebhookEndpoint``; nothing is sent until it is iterated.
+        """
+        params = {"per_page": per_page}
+        return AsyncPaginator(self._session, _PATH, WebhookEndpoint, params=params, timeout=timeout)
+
+    async def list_page(
+        self, *, page: int = 1, per_page: int | None = None, timeout: float | None = None
+    ) -> Page[WebhookEndpoint]:
+        """One page of webhook endpoints.
+
+        Args:
+            page: The page number, from 1.
+            per_page: The page size to ask for.
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The page, with its items and pagination details.
+
+        Raises:
+            APIError: The API refused the call.
+            APIConnectionError: The call could not be completed.
+        """
+        params = {"page": page, "per_page": per_page}
+        response = await self._session.request("GET", _PATH, params=params, timeout=timeout)
+        return parse_page(response, WebhookEndpoint, path=_PATH)
+
+    async def create(
+        self,
+        *,
+        url: str,
+        events: Iterable[str],
+        description: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        **extra: Any,
+    ) -> WebhookEndpoint:
+        """Create a webhook endpoint. Store the returned ``secret``: it is shown only once.
+
+        Args:
+            url: Where Visiono POSTs events (use HTTPS).
+            events: The event names to receive (``"photo_request.submitted"``, ...); see
+                :meth:`events`.
+            description: Your description.
+            idempotency_key: Makes the call safe to retry: the API creates at most one
+                endpoint per key.
+            timeout: Seconds for the call; the client's default when None.
+            **extra: Further body fields, sent as given (for API options newer than the SDK).
+
+        Returns:
+            The endpoint, with its signing ``secret``.
+
+        Raises:
+            ValidationError: The API rejected a field (``.errors`` maps fields to messages).
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        if isinstance(events, str):
+            raise TypeError("events must be a list of event names, not one string")
+        fields = {"url": url, "events": builtins.list(events), "description": description}
+        response = await self._session.request(
+            "POST",
+            _PATH,
+            json=body(fields, extra),
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+        )
+        return structure_response(response, WebhookEndpoint, method="POST", path=_PATH)
+
+    async def get(self, webhook_id: str, *, timeout: float | None = None) -> WebhookEndpoint:
+        """Fetch one webhook endpoint (without its secret).
+
+        Args:
+            webhook_id: The id (``wh_...``).
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            The endpoint.
+
+        Raises:
+            ValueError: ``webhook_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such endpoint.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = _item_path(webhook_id)
+        response = await self._session.request("GET", path, timeout=timeout)
+        return structure_response(response, WebhookEndpoint, method="GET", path=path)
+
+    async def update(
+        self, webhook_id: str, *, timeout: float | None = None, **fields: Any
+    ) -> WebhookEndpoint:
+        """Change some fields of a webhook endpoint (``PATCH``); exactly ``fields`` are sent.
+
+        Args:
+            webhook_id: The id (``wh_...``).
+            timeout: Seconds for the call; the client's default when None.
+            **fields: The fields to set (``url=...``, ``events=[...]``, ``is_active=False``,
+                ``description=...``); None is sent as JSON null.
+
+        Returns:
+            The updated endpoint.
+
+        Raises:
+            ValueError: ``webhook_id`` cannot be an id, or no field was given (nothing is
+                sent).
+            ValidationError: The API rejected a field.
+            NotFoundError: No such endpoint.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = _item_path(webhook_id)
+        if not fields:
+            raise ValueError("update() needs at least one field to change")
+        response = await self._session.request("PATCH", path, json=fields, timeout=timeout)
+        return structure_response(response, WebhookEndpoint, method="PATCH", path=path)
+
+    async def delete(self, webhook_id: str, *, timeout: float | None = None) -> None:
+        """Delete a webhook endpoint; no more events are delivered to it.
+
+        Args:
+            webhook_id: The id (``wh_...``).
+            timeout: Seconds for the call; the client's default when None.
+
+        Raises:
+            ValueError: ``webhook_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such endpoint.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        await self._session.request("DELETE", _item_path(webhook_id), timeout=timeout)
+
+    async def test(self, webhook_id: str, *, timeout: float | None = None) -> WebhookTestResult:
+        """Send a test event to a webhook endpoint now.
+
+        Args:
+            webhook_id: The id (``wh_...``).
+            timeout: Seconds for the call; the client's default when None.
+
+        Returns:
+            Whether it was delivered, the endpoint's status code and the delivery id.
+
+        Raises:
+            ValueError: ``webhook_id`` cannot be an id (nothing is sent).
+            NotFoundError: No such endpoint.
+            APIError: The API refused the call for another reason.
+            APIConnectionError: The call could not be completed.
+        """
+        path = f"{_item_path(webhook_id)}/test"
+        response = await self._session.request("POST", path, timeout=timeout)
+        return structure_response(response, WebhookTestResult, method="POST", path=path)
+
+    async def events(self, *, timeout: float | None = None) -> builtins.list[WebhookEventInfo]:
+        """The events an endpoint can subscribe to, with their descriptions.
+
+        Args:
+            timeout: Seconds for each call; the client's default when None.
+
+        Returns:
+            The events.
+
+        Raises:
+            APIError: The API refused the call.
+            APIConnectionError: The call could not be completed.
+        """
+        path = f"{_PATH}/events"
+        paginator = AsyncPaginator(self._session, path, WebhookEventInfo, timeout=timeout)
+        return [event async for event in paginator]
+
+
+def _item_path(webhook_id: str) -> str:
+    return f"{_PATH}/{validate_id(webhook_id, name='webhook_id')}"
