@@ -192,13 +192,18 @@ class TestRetryRules:
             await fast.photo_requests.get("pr_missing")
         assert 1 == len(api_calls(emulator, "GET", "/photo-requests/pr_missing"))
 
-    async def test_get_is_retried_after_a_dropped_connection(
-        self, emulator: Any, fast: VisionoClient
-    ) -> None:
-        """A connection closed without a response is retried for a GET."""
-        emulator.faults.reset(1, path="/status")
-        await fast.status()
-        assert 2 == len(api_calls(emulator, "GET", "/status"))
+    async def test_get_is_retried_after_a_dropped_connection(self, emulator: Any) -> None:
+        """Connections closed without a response are retried for a GET until one answers.
+
+        (aiohttp >= 3.14 also resends an idempotent request once by itself; either way every
+        reset is consumed and the fourth request succeeds.)
+        """
+        emulator.faults.reset(3, path="/status")
+        async with make_client(
+            emulator, emulator.create_api_key(), retry=RetryPolicy(max_retries=5, backoff_base=0.01)
+        ) as c:
+            assert "operational" == (await c.status()).status
+        assert 4 == len(api_calls(emulator, "GET", "/status"))
 
     async def test_post_is_not_retried_on_5xx(self, emulator: Any, fast: VisionoClient) -> None:
         """The server may have acted on a POST that got a 500, so it is not sent again."""

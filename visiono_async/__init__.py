@@ -18,6 +18,7 @@ from ._exceptions import APITimeoutError as APITimeoutError
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import BadRequestError as BadRequestError
 from ._exceptions import DownloadError as DownloadError
+from ._exceptions import InvalidPayloadError as InvalidPayloadError
 from ._exceptions import InvalidSignatureError as InvalidSignatureError
 from ._exceptions import NotFoundError as NotFoundError
 from ._exceptions import PermissionDeniedError as PermissionDeniedError
@@ -38,6 +39,7 @@ __all__ = [
     "CreateManyError",
     "DEFAULT_BASE_URL",
     "DownloadError",
+    "InvalidPayloadError",
     "InvalidSignatureError",
     "LEGACY_BASE_URL",
     "NotFoundError",

@@ -32,6 +32,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "DownloadError",
+    "InvalidPayloadError",
     "InvalidSignatureError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -177,6 +178,16 @@ class APITimeoutError(APIConnectionError):
 
 class InvalidSignatureError(VisionoError):
     """A webhook or Workflow Mode signature was missing, malformed, wrong or stale."""
+
+
+class InvalidPayloadError(VisionoError):
+    """A webhook body or Workflow Mode redirect was authentic but malformed.
+
+    Raised for JSON that does not parse, a required field that is missing, or a field of the
+    wrong type. Signature problems (missing, malformed, wrong or stale) are
+    :class:`InvalidSignatureError` instead, so a receiver can tell a forged request from a
+    sender bug. The message names the field; it never contains a secret.
+    """
 
 
 class DownloadError(VisionoError):

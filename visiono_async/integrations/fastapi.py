@@ -1,0 +1,157 @@
+"""FastAPI integration (the ``fastapi`` extra): a webhook router and a shared client.
+
+::
+
+    receiver = WebhookReceiver(secret, handle_event, store=SQLiteEventStore("events.db"))
+    app = FastAPI(lifespan=visiono_lifespan(receiver=receiver))
+    app.include_router(webhook_router(receiver))
+
+    @app.get("/status")
+    async def status(client: Annotated[VisionoClient, Depends(get_client)]) -> dict: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
+
+from .._client import VisionoClient
+from .._exceptions import InvalidSignatureError
+from ..webhooks import (
+    DEFAULT_TOLERANCE,
+    InvalidPayloadError,
+    WebhookEvent,
+    WebhookReceiver,
+    construct_event,
+)
+
+__all__ = ["STATE_KEY", "get_client", "verified_event", "visiono_lifespan", "webhook_router"]
+
+STATE_KEY = "visiono"
+"""The lifespan-state name of the shared client: ``request.state.visiono``."""
+
+
+def webhook_router(
+    receiver: WebhookReceiver,
+    *,
+    path: str = "/webhooks/visiono",
+    include_in_schema: bool = False,
+) -> APIRouter:
+    """A router with one ``POST`` route that receives Visiono webhooks.
+
+    The route reads the raw body, verifies and stores the event through ``receiver``, and
+    answers 202 (new), 200 (duplicate), 400 (bad signature or body) or 500 (the store
+    failed, so Visiono retries). With ``ack="immediately"`` the handler runs after the
+    response has been sent; an exception from it is logged and the event stays pending.
+
+    Args:
+        receiver: The receiver: secret, handler and store.
+        path: The route's path.
+        include_in_schema: Whether the route appears in the OpenAPI schema.
+
+    Returns:
+        A router for ``app.include_router(...)``.
+    """
+    router = APIRouter()
+
+    async def receive_visiono_webhook(request: Request) -> Response:
+        reception = await receiver.receive(await request.body(), request.headers)
+        background = BackgroundTask(reception.run) if reception.run is not None else None
+        return JSONResponse(reception.body, reception.status_code, background=background)
+
+    router.add_api_route(
+        path,
+        receive_visiono_webhook,
+        methods=["POST"],
+        include_in_schema=include_in_schema,
+        name="visiono_webhook",
+    )
+    return router
+
+
+def verified_event(
+    secret: str | bytes, *, tolerance: float | None = DEFAULT_TOLERANCE
+) -> Callable[[Request], Awaitable[WebhookEvent]]:
+    """A dependency that verifies a delivery in your own route (no store, no dedup).
+
+    ::
+
+        @app.post("/hooks")
+        async def hook(event: Annotated[WebhookEvent, Depends(verified_event(secret))]): ...
+
+    Raises (in the route):
+        HTTPException: 400 for a bad signature or body.
+    """
+
+    async def dependency(request: Request) -> WebhookEvent:
+        try:
+            return construct_event(
+                await request.body(), request.headers, secret, tolerance=tolerance
+            )
+        except (InvalidSignatureError, InvalidPayloadError) as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+
+    return dependency
+
+
+def visiono_lifespan(
+    *,
+    receiver: WebhookReceiver | None = None,
+    redeliver_interval: float | None = 60.0,
+    **client_options: Any,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
+    """A FastAPI ``lifespan`` that opens one ``VisionoClient`` for the whole app.
+
+    The client is available to routes through :func:`get_client`. With a ``receiver``, the
+    lifespan also re-runs the handler for stored events that were never handled (at
+    start-up, then every ``redeliver_interval`` seconds) and closes its store on shutdown.
+
+    Args:
+        receiver: A webhook receiver whose pending events to redeliver and store to close.
+        redeliver_interval: Seconds between redelivery passes; ``None`` for start-up only.
+        **client_options: Passed to ``VisionoClient`` (``api_key``, ``base_url``, ...).
+
+    Returns:
+        The function to pass as ``FastAPI(lifespan=...)``; it can also be entered inside a
+        lifespan of your own (``async with visiono_lifespan(...)(app) as state:``).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with VisionoClient(**client_options) as client:
+            try:
+                async with anyio.create_task_group() as tg:
+                    if receiver is not None:
+                        if redeliver_interval is None:
+                            tg.start_soon(receiver.redeliver_pending)
+                        else:
+                            tg.start_soon(
+                                partial(receiver.redeliver_forever, interval=redeliver_interval)
+                            )
+                    yield {STATE_KEY: client}
+                    tg.cancel_scope.cancel()
+            finally:
+                if receiver is not None:
+                    with anyio.CancelScope(shield=True):
+                        await receiver.aclose()
+
+    return lifespan
+
+
+async def get_client(request: Request) -> VisionoClient:
+    """The app's shared ``VisionoClient``, for ``Depends(get_client)``.
+
+    Raises:
+        RuntimeError: The app was not created with ``lifespan=visiono_lifespan(...)``.
+    """
+    client = getattr(request.state, STATE_KEY, None)
+    if not isinstance(client, VisionoClient):
+        raise RuntimeError("no VisionoClient: create the app with lifespan=visiono_lifespan()")
+    return client

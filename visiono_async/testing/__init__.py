@@ -1,0 +1,33 @@
+"""The Visiono emulator: test your integration against a local, in-memory Visiono.
+
+::
+
+    from visiono_async.testing import VisionoEmulator
+
+    async with VisionoEmulator() as emu:
+        key = emu.create_api_key()
+        # point your client at emu.base_url with key, then drive the recipient side:
+        await emu.simulate_submission(photo_request_id)
+"""
+
+from __future__ import annotations
+
+from ._emulator import VisionoEmulator as VisionoEmulator
+from ._emulator import serve as serve
+from ._faults import FaultInjector as FaultInjector
+from ._jpeg import sample_jpeg as sample_jpeg
+from ._recording import RecordedRequest as RecordedRequest
+from ._storage import PhotoStorage as PhotoStorage
+from ._webhooks import Delivery as Delivery
+from ._webhooks import DeliveryAttempt as DeliveryAttempt
+
+__all__ = [
+    "Delivery",
+    "DeliveryAttempt",
+    "FaultInjector",
+    "PhotoStorage",
+    "RecordedRequest",
+    "VisionoEmulator",
+    "sample_jpeg",
+    "serve",
+]

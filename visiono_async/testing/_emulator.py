@@ -1,0 +1,366 @@
+"""``VisionoEmulator``: a real HTTP server on loopback that behaves like the Visiono API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+import anyio
+from aiohttp import web
+
+from ._app import build_app
+from ._backend import Backend
+from ._faults import FaultInjector
+from ._recording import RecordedRequest
+from ._storage import PhotoStorage
+from ._webhooks import Delivery
+
+__all__ = ["VisionoEmulator", "serve"]
+
+
+class VisionoEmulator:
+    """An in-memory Visiono served over HTTP on ``127.0.0.1``, for tests and demos.
+
+    Use it as an async context manager, or call :meth:`start` and :meth:`aclose`::
+
+        async with VisionoEmulator() as emu:
+            key = emu.create_api_key()
+            ...  # point a client at emu.base_url with key
+
+    Args:
+        host: The address to bind.
+        port: The port to bind; 0 picks a free one.
+        rate_limit_per_minute: Requests per key per 60 s window.
+        rate_limit_per_hour: Requests per key per 3600 s window.
+        url_ttl: How long signed download URLs stay valid, in seconds.
+        storage: Where photo bytes live; ``None`` serves them from the emulator itself. The
+            emulator starts and closes the storage with itself.
+        webhook_time_factor: Multiplies the webhook retry delays (1, 5 and 30 minutes) and
+            the delivery timeout (30 s, but never below 1 s), e.g. 0.001 in tests.
+        allow_http_webhooks: Accept ``http://`` webhook URLs on loopback hosts.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit_per_minute: int = 60,
+        rate_limit_per_hour: int = 1000,
+        url_ttl: float = 86400.0,
+        storage: PhotoStorage | None = None,
+        webhook_time_factor: float = 1.0,
+        allow_http_webhooks: bool = True,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._backend = Backend(
+            rate_limit_per_minute=rate_limit_per_minute,
+            rate_limit_per_hour=rate_limit_per_hour,
+            url_ttl=url_ttl,
+            storage=storage,
+            webhook_time_factor=webhook_time_factor,
+            allow_http_webhooks=allow_http_webhooks,
+        )
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the storage and webhook deliveries, then bind the port and serve.
+
+        Raises:
+            RuntimeError: The emulator is already running.
+        """
+        if self._runner is not None:
+            raise RuntimeError("the emulator is already running")
+        backend = self._backend
+        await backend.storage.start()
+        try:
+            await backend.webhooks.start()
+            try:
+                self._runner = await self._serve()
+            except BaseException:
+                await backend.webhooks.aclose()
+                raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await backend.storage.aclose()
+            raise
+
+    async def _serve(self) -> web.AppRunner:
+        runner = web.AppRunner(
+            build_app(self._backend), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await runner.cleanup()
+            raise
+        self._port = runner.addresses[0][1]
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._backend.root_url = f"http://{host}:{self._port}"
+        return runner
+
+    async def aclose(self) -> None:
+        """Stop serving, cancel pending webhook deliveries, close the storage.
+
+        Closing twice is fine.
+        """
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        backend = self._backend
+        try:
+            with anyio.CancelScope(shield=True):
+                await runner.cleanup()
+        finally:
+            try:
+                await backend.webhooks.aclose()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await backend.storage.aclose()
+
+    async def __aenter__(self) -> VisionoEmulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- addresses --------------------------------------------------------------------------
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        if not self._backend.root_url:
+            raise RuntimeError("the emulator is not running: use 'async with' or await start()")
+        return self._backend.root_url
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/api/v1``; the same API also answers under ``/v1``."""
+        return self.root_url + "/api/v1"
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        return self._port
+
+    @property
+    def tenant_id(self) -> str:
+        """The account id sent as ``X-Visiono-Tenant-Id`` with webhook deliveries."""
+        return self._backend.tenant_id
+
+    # -- keys and time ----------------------------------------------------------------------
+
+    def create_api_key(self, scopes: Iterable[str] | None = None, plan: str = "pro") -> str:
+        """A new key (``vsk_test_`` and 32 hex digits) for this emulator's account.
+
+        Every key sees the same account data; the plan decides email features and what
+        ``/stats`` reports.
+
+        Args:
+            scopes: The scopes to grant; ``None`` grants all of them.
+            plan: ``"free"``, ``"pro"`` or ``"business"``.
+
+        Raises:
+            ValueError: An unknown scope or plan.
+        """
+        return self._backend.store.create_api_key(scopes, plan)
+
+    def revoke_api_key(self, key: str) -> None:
+        """Make ``key`` answer 401 from now on.
+
+        Raises:
+            ValueError: The key was not created by this emulator.
+        """
+        self._backend.store.revoke_api_key(key)
+
+    def now(self) -> float:
+        """The emulator clock: real unix time plus every :meth:`advance_time`."""
+        return self._backend.clock.now()
+
+    def advance_time(self, seconds: float) -> None:
+        """Move the emulator clock forward (request and URL expiry); rate limits use real
+        time and are not affected."""
+        self._backend.clock.advance(seconds)
+        self._backend.store.expire_due()
+
+    # -- inspection -------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultInjector:
+        """Fault injection on API and storage routes."""
+        return self._backend.faults
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request served, in arrival order."""
+        return self._backend.requests
+
+    def count(self, method: str | None = None, path_contains: str | None = None) -> int:
+        """How many recorded requests match ``method`` and contain ``path_contains``."""
+        return sum(
+            1
+            for record in self._backend.requests
+            if (method is None or record.method == method.upper())
+            and (path_contains is None or path_contains in record.path)
+        )
+
+    @property
+    def sent_emails(self) -> list[dict[str, str]]:
+        """``{"photo_request_id", "to"}`` of every email the emulator "sent"."""
+        return self._backend.store.sent_emails
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook delivery so far, in the order events happened."""
+        return self._backend.webhooks.deliveries
+
+    async def wait_for_deliveries(
+        self, count: int | None = None, *, timeout: float = 5.0
+    ) -> list[Delivery]:
+        """Wait until deliveries are done (delivered, or every attempt failed).
+
+        Args:
+            count: How many deliveries must be done; ``None`` waits for all existing ones.
+            timeout: Seconds (real time) to wait at most.
+
+        Returns:
+            Every delivery so far (done or not), in event order.
+
+        Raises:
+            TimeoutError: ``count`` deliveries were not done within ``timeout``.
+        """
+        return await self._backend.webhooks.wait(count, timeout)
+
+    # -- simulated recipients ---------------------------------------------------------------
+
+    async def simulate_view(self, photo_request_id: str) -> None:
+        """The recipient opens the link; the first view sets ``viewed_at``.
+
+        Raises:
+            ValueError: Unknown request, or it is cancelled or expired.
+        """
+        store = self._backend.store
+        store.expire_due()
+        pr = store.find_photo_request(photo_request_id)
+        if pr is None:
+            raise ValueError(f"no photo request with id or code {photo_request_id!r}")
+        store.view_photo_request(pr)
+
+    async def simulate_submission(
+        self,
+        photo_request_id: str,
+        item_id: str | None = None,
+        *,
+        content: bytes | None = None,
+        gps: tuple[float, float] | None = None,
+        mime_type: str = "image/jpeg",
+        size: int | None = None,
+        file_name: str | None = None,
+    ) -> dict[str, Any]:
+        """The recipient uploads one photo.
+
+        Args:
+            photo_request_id: The request's id or code.
+            item_id: The item to fill; ``None`` picks the first item without a photo.
+            content: The photo; ``None`` uses ``sample_jpeg(size or 50_000)``.
+            gps: ``(latitude, longitude)`` to attach.
+            mime_type: The photo's type.
+            size: The size of the generated photo (must match ``content`` if both given).
+            file_name: The uploaded file's name (default ``IMG_000N.jpg``).
+
+        Returns:
+            The submission as ``GET .../submissions`` shows it.
+
+        Raises:
+            ValueError: Unknown request or item, a request that is expired, cancelled or
+                complete, an item that already has a photo, or missing required GPS.
+        """
+        store = self._backend.store
+        sub = await store.submit_photo(
+            photo_request_id,
+            item_id,
+            content=content,
+            gps=gps,
+            mime_type=mime_type,
+            size=size,
+            file_name=file_name,
+        )
+        return self._backend.serializer.submission(sub)
+
+    async def simulate_smart_link_submission(
+        self,
+        smart_link_id: str,
+        item_id: str | None = None,
+        *,
+        unique_value: str = "ABC-123",
+        full_name: str | None = None,
+        content: bytes | None = None,
+        gps: tuple[float, float] | None = None,
+        mime_type: str = "image/jpeg",
+        file_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Someone uploads one photo through a smart link (or permanent link).
+
+        Args:
+            smart_link_id: The link's id, code or slug.
+            item_id: The item to fill; ``None`` is the first item.
+            unique_value: What the submitter typed in the unique field (e.g. a plate).
+            full_name: The submitter's name (required when the link requires it).
+            content: The photo; ``None`` uses a 50 kB ``sample_jpeg``.
+            gps: ``(latitude, longitude)`` to attach.
+            mime_type: The photo's type.
+            file_name: The uploaded file's name.
+
+        Returns:
+            The submission (id ``pls_...``) as ``GET .../submissions`` shows it.
+
+        Raises:
+            ValueError: Unknown or archived link, unknown item, missing required GPS or
+                full name.
+        """
+        _, sub = await self._backend.store.submit_smart_link_photo(
+            smart_link_id,
+            item_id,
+            unique_value=unique_value,
+            full_name=full_name,
+            content=content,
+            gps=gps,
+            mime_type=mime_type,
+            file_name=file_name,
+        )
+        return self._backend.serializer.submission(sub)
+
+
+async def serve(
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    on_ready: Callable[[VisionoEmulator], None] | None = None,
+) -> None:
+    """Run an emulator on ``host:port`` until cancelled, printing nothing.
+
+    Args:
+        port: The port to bind (0 picks a free one; ``on_ready`` can read it).
+        host: The address to bind.
+        on_ready: Called once the server listens, e.g. to create a key and print
+            ``emu.base_url``.
+    """
+    async with VisionoEmulator(host=host, port=port) as emu:
+        if on_ready is not None:
+            on_ready(emu)
+        await anyio.sleep_forever()
