@@ -37,12 +37,21 @@ async def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted."""
     from ..testing import VisionoEmulator
 
-    async with VisionoEmulator(
+    emu = VisionoEmulator(
         host=args.host,
         port=args.port,
         rate_limit_per_minute=args.rate_limit_per_minute,
         rate_limit_per_hour=args.rate_limit_per_hour,
-    ) as emu:
+    )
+    try:
+        await emu.start()
+    except OSError as exc:
+        print(
+            f"visiono emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
         key = emu.create_api_key(plan=args.plan)
         print(f"Visiono emulator listening on {emu.root_url}")
         print(f"  export VISIONO_BASE_URL={emu.base_url}")
@@ -50,4 +59,7 @@ async def run(args: argparse.Namespace) -> int:
         print("Press Ctrl-C to stop.")
         sys.stdout.flush()
         await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await emu.aclose()
     return 0

@@ -1,0 +1,68 @@
+"""Helpers for the archive tests: photo requests with known photos, and disk inspection."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from visiono_async.testing import sample_jpeg
+
+
+@attrs.frozen
+class Seeded:
+    """A photo request with submitted photos, by submission id."""
+
+    photo_request_id: str
+    photos: dict[str, bytes]
+
+    def sha256(self, submission_id: str) -> str:
+        return hashlib.sha256(self.photos[submission_id]).hexdigest()
+
+
+async def seed(
+    client: Any,
+    emulator: Any,
+    count: int = 4,
+    *,
+    sizes: Sequence[int] | None = None,
+    gps: tuple[float, float] | None = (45.46, 9.19),
+) -> Seeded:
+    """Create a photo request with ``count`` items and submit a distinct photo to each."""
+    pr = await client.photo_requests.create(
+        instructions="Photos for the archive tests",
+        items=[{"instructions": f"photo {i}", "is_required": False} for i in range(count)],
+    )
+    photos: dict[str, bytes] = {}
+    for i, item in enumerate(pr.items):
+        size = sizes[i] if sizes else 20_000 + 1_000 * i
+        content = sample_jpeg(size, seed=i + 1)
+        sub = await emulator.simulate_submission(pr.id, item.id, content=content, gps=gps)
+        photos[sub["id"]] = content
+    return Seeded(pr.id, photos)
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every user file under ``root`` (the ``.visiono`` state folder excluded), by path."""
+    found: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not (dirpath == str(root) and d == ".visiono")]
+        for name in filenames:
+            full = Path(dirpath, name)
+            found[full.relative_to(root).as_posix()] = full.read_bytes()
+    return found
+
+
+def temp_files(root: Path) -> list[str]:
+    """Whatever sits in the pipeline's temp folder."""
+    tmp = root / ".visiono" / "tmp"
+    return sorted(os.listdir(tmp)) if tmp.exists() else []
+
+
+def names(folder: Path) -> list[str]:
+    """The sorted entry names of a folder."""
+    return sorted(os.listdir(folder))

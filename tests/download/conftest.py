@@ -1,0 +1,13 @@
+"""Fixtures of the archive tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    """An archive destination that does not exist yet."""
+    return tmp_path / "archive"

@@ -1,0 +1,171 @@
+"""A full disk and a file-size limit: clear errors, no temp files, a consistent manifest."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio
+import pytest
+from archive_helpers import files_under, seed, temp_files
+
+import visiono_async
+from visiono_async.download import ArchiveError, FetchSettings, archive, read_manifest
+
+
+class _Disk:
+    """A shared byte budget: writes past it fail with ENOSPC, like a full file system."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+
+    def open(self, path: str) -> BinaryIO:
+        return _BudgetedFile(open(path, "xb"), self)
+
+
+class _BudgetedFile:
+    def __init__(self, raw: BinaryIO, disk: _Disk) -> None:
+        self._raw = raw
+        self._disk = disk
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self._disk.free:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._disk.free -= len(data)
+        return self._raw.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class TestFullDisk:
+    async def test_disk_full_stops_the_run_cleanly(
+        self, client: Any, emulator: Any, dest: Path
+    ) -> None:
+        """ENOSPC stops the run with reason disk_full; what was archived stays recorded."""
+        seeded = await seed(client, emulator, 6, sizes=[30_000] * 6)
+        disk = _Disk(free=70_000)
+
+        with pytest.raises(ArchiveError) as info:
+            await archive(
+                client,
+                dest,
+                photo_requests=[seeded.photo_request_id],
+                concurrency=1,
+                settings=FetchSettings(opener=disk.open),
+            )
+
+        error = info.value
+        assert "disk_full" == error.reason
+        assert "No space left" in str(error)
+        assert error.report is not None
+        assert 2 == error.report.downloaded
+        assert ["disk_full"] == [f.reason for f in error.report.failed]
+        assert [] == temp_files(dest)
+        on_disk = files_under(dest)
+        entries = await read_manifest(dest)
+        assert {e.path for e in entries} == set(on_disk)
+        assert 2 == len(on_disk)
+        assert set(on_disk.values()) <= set(seeded.photos.values())
+
+        report = await archive(client, dest, photo_requests=[seeded.photo_request_id])
+
+        assert (4, 2) == (report.downloaded, report.skipped)
+        assert 6 == len(files_under(dest))
+
+
+_CHILD = """
+import json, resource, signal, sys
+import anyio
+from visiono_async.download import RemoteFile, SignedURLSource, archive
+
+limit, dest, spec = int(sys.argv[1]), sys.argv[2], json.loads(sys.stdin.read())
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+files = [RemoteFile(id=f["id"], url=f["url"], size=f["size"], mime_type="image/jpeg",
+                    fields={"submission_id": f["id"]}) for f in spec]
+
+async def main():
+    report = await archive(None, dest, source=SignedURLSource.from_files(files),
+                           template="{submission_id}{ext}", concurrency=2)
+    print(json.dumps({"downloaded": report.downloaded,
+                      "failed": [[f.submission_id, f.reason] for f in report.failed]}))
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+class TestFileSizeLimit:
+    async def test_real_write_error_fails_the_file_and_removes_its_temp(
+        self, client: Any, emulator: Any, dest: Path
+    ) -> None:
+        """A kernel write error (EFBIG under RLIMIT_FSIZE) on the real write path."""
+        seeded = await seed(client, emulator, 3, sizes=[20_000, 300_000, 25_000])
+        urls = await client.photo_requests.download_urls(seeded.photo_request_id)
+        spec = [
+            {"id": s.id, "url": s.download_url, "size": len(seeded.photos[s.id])}
+            for s in urls.submissions
+        ]
+        big = next(s["id"] for s in spec if s["size"] == 300_000)
+        package_root = str(Path(visiono_async.__file__).parent.parent)
+        env = {**os.environ, "PYTHONPATH": package_root}
+
+        result = await anyio.run_process(
+            [sys.executable, "-c", _CHILD, "200000", str(dest)],
+            input=json.dumps(spec).encode(),
+            env=env,
+            check=False,
+        )
+
+        assert 0 == result.returncode, result.stderr.decode()
+        outcome = json.loads(result.stdout)
+        assert 2 == outcome["downloaded"]
+        assert [[big, "file_too_large"]] == outcome["failed"]
+        assert [] == temp_files(dest)
+        on_disk = files_under(dest)
+        assert {f"{s['id']}.jpg" for s in spec if s["id"] != big} == set(on_disk)
+        assert {e.path for e in await read_manifest(dest)} == set(on_disk)
+
+
+class TestUnwritable:
+    @pytest.mark.skipif(
+        sys.platform == "win32" or os.geteuid() == 0, reason="root ignores permissions"
+    )
+    async def test_read_only_destination(self, client: Any, emulator: Any, dest: Path) -> None:
+        """A destination without write permission is a clear error before any download."""
+        seeded = await seed(client, emulator, 1)
+        os.mkdir(dest)
+        os.chmod(dest, 0o500)
+        try:
+            with pytest.raises(ArchiveError) as info:
+                await archive(client, dest, photo_requests=[seeded.photo_request_id])
+        finally:
+            os.chmod(dest, 0o700)
+
+        assert "destination_not_writable" == info.value.reason
+        assert 0 == emulator.count("GET", "/storage/")
+
+    async def test_folder_in_the_way_fails_that_file(
+        self, client: Any, emulator: Any, dest: Path
+    ) -> None:
+        """A folder already sitting at a file's final name fails that file, not the run."""
+        seeded = await seed(client, emulator, 2)
+        victim = next(iter(seeded.photos))
+        blocker = dest / "flat" / f"{victim}.jpg"
+        blocker.mkdir(parents=True)
+
+        report = await archive(
+            client,
+            dest,
+            photo_requests=[seeded.photo_request_id],
+            template="flat/{submission_id}{ext}",
+        )
+
+        assert 1 == report.downloaded
+        assert [(victim, "bad_path")] == [(f.submission_id, f.reason) for f in report.failed]
+        assert [] == temp_files(dest)

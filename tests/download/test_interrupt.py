@@ -1,0 +1,68 @@
+"""Ctrl-C on ``visiono archive``: a prompt stop, no partial file, a consistent manifest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from archive_helpers import files_under, seed, temp_files
+
+import visiono_async
+from visiono_async.download import archive, read_manifest
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGINT semantics are POSIX")
+
+
+async def wait_for_files(dest: Path, count: int) -> None:
+    """Poll the folder (another process writes it) until ``count`` photos are there."""
+    for _ in range(1000):
+        if len([p for p in files_under(dest) if p.endswith(".jpg")]) >= count:
+            return
+        await anyio.sleep(0.02)
+    raise AssertionError(f"fewer than {count} photos appeared in {dest}")
+
+
+class TestCtrlC:
+    async def test_sigint_then_resume(
+        self, client: Any, emulator: Any, api_key: str, dest: Path
+    ) -> None:
+        """SIGINT mid-run exits 130; the next run downloads only the rest."""
+        seeded = await seed(client, emulator, 16)
+        emulator.faults.delay(0.3, path="/storage/")
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(Path(visiono_async.__file__).parent.parent),
+            "VISIONO_API_KEY": api_key,
+        }
+        command = [
+            sys.executable, "-m", "visiono_async", "archive", str(dest),
+            "--photo-request", seeded.photo_request_id,
+            "--base-url", emulator.base_url, "--concurrency", "2", "--quiet",
+        ]  # fmt: skip
+
+        async with await anyio.open_process(command, env=env) as process:
+            await wait_for_files(dest, 2)
+            process.send_signal(signal.SIGINT)
+            with anyio.fail_after(20):
+                code = await process.wait()
+
+        assert 130 == code
+        emulator.faults.clear()
+        assert [] == temp_files(dest)
+        first = await read_manifest(dest)
+        on_disk = files_under(dest)
+        assert {e.path for e in first} <= set(on_disk)
+        assert set(on_disk.values()) <= set(seeded.photos.values())
+        assert len(on_disk) < 16
+
+        report = await archive(client, dest, photo_requests=[seeded.photo_request_id])
+
+        assert report.ok
+        assert len(first) == report.skipped
+        assert 16 == report.skipped + report.downloaded
+        assert 16 == len(await read_manifest(dest)) == len(files_under(dest))

@@ -1,0 +1,129 @@
+"""The ``visiono`` command: entry points, ``visiono emulator`` and ``visiono demo``."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from visiono_async import VisionoClient, __version__
+from visiono_async.cli import build_parser
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "visiono_async", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TestEntryPoints:
+    def test_version(self) -> None:
+        """``python -m visiono_async --version`` prints the package version."""
+        result = run_cli("--version")
+        assert 0 == result.returncode
+        assert f"visiono {__version__}" == result.stdout.strip()
+
+    def test_every_subcommand_is_registered(self) -> None:
+        """demo, archive and emulator are all there, and a command is required."""
+        parser = build_parser()
+        help_text = parser.format_help()
+        for command in ("demo", "archive", "emulator"):
+            assert command in help_text
+        result = run_cli()
+        assert 2 == result.returncode
+        assert "required" in result.stderr
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``visiono emulator --port N`` running in a child process."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "visiono_async", "emulator", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+class TestEmulatorCommand:
+    async def test_serves_the_api_with_the_printed_key(
+        self, emulator_process: tuple[subprocess.Popen[str], int]
+    ) -> None:
+        """The printed base URL and key work with the client; Ctrl-C stops it cleanly."""
+        proc, port = emulator_process
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not any("VISIONO_API_KEY=" in line for line in lines):
+            line = await anyio.to_thread.run_sync(proc.stdout.readline)
+            assert line, f"the emulator exited early: {proc.stderr.read() if proc.stderr else ''}"
+            lines.append(line)
+        text = "".join(lines)
+        base_url = re.search(r"VISIONO_BASE_URL=(\S+)", text)
+        key = re.search(r"VISIONO_API_KEY=(\S+)", text)
+        assert base_url is not None
+        assert key is not None
+        assert f"http://127.0.0.1:{port}/api/v1" == base_url.group(1)
+
+        async with VisionoClient(api_key=key.group(1), base_url=base_url.group(1)) as client:
+            pr = await client.photo_requests.create(instructions="From the CLI emulator")
+            assert pr.id == (await client.photo_requests.get(pr.unique_code)).id
+
+        proc.send_signal(signal.SIGINT)
+        code = await anyio.to_thread.run_sync(lambda: proc.wait(timeout=15))
+        assert code in (0, 130)
+
+    def test_port_in_use_is_a_clear_error(self) -> None:
+        """A port that is taken makes the command fail with a message, not hang."""
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            result = run_cli("emulator", "--port", str(port), timeout=30)
+        assert 0 != result.returncode
+        assert str(port) in result.stderr
+
+
+class TestDemo:
+    def test_demo_archives_every_sample_photo(self, tmp_path: Path) -> None:
+        """``visiono demo`` creates requests, simulates uploads, archives every photo and exits 0."""
+        dest = tmp_path / "demo"
+        result = run_cli("demo", "--dest", str(dest), "--no-progress")
+        assert 0 == result.returncode, result.stderr
+        out = result.stdout
+        assert "Created 3 photo requests" in out
+        assert "Simulated 8 uploads" in out
+        photos = sorted(p for p in dest.rglob("*.jpg") if p.is_file())
+        assert 8 == len(photos)
+        assert all(p.read_bytes().startswith(b"\xff\xd8\xff") for p in photos)
+        assert all(dest.resolve() in p.resolve().parents for p in photos)

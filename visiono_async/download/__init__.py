@@ -1,0 +1,63 @@
+"""Bulk archiving: every photo of chosen photo requests and smart links, to disk, safely.
+
+``archive(client, dest, ...)`` streams the selection, fetches signed URLs just in time,
+downloads with bounded parallelism, verifies and hashes every file, and records it in a
+manifest so that re-runs only fetch what is new. Any other signed-URL provider can be
+archived the same way through a custom ``Source``.
+"""
+
+from __future__ import annotations
+
+from ._fetch import FetchSettings as FetchSettings
+from ._manifest import ManifestEntry as ManifestEntry
+from ._manifest import read_manifest as read_manifest
+from ._paths import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
+from ._paths import render_path as render_path
+from ._paths import sanitize_component as sanitize_component
+from ._pipeline import ArchiveClient as ArchiveClient
+from ._pipeline import ArchiveEvents as ArchiveEvents
+from ._pipeline import Variant as Variant
+from ._pipeline import archive as archive
+from ._pipeline import iter_archive as iter_archive
+from ._progress import PlainProgress as PlainProgress
+from ._progress import ProgressCallback as ProgressCallback
+from ._progress import ProgressEvent as ProgressEvent
+from ._progress import RichProgress as RichProgress
+from ._progress import terminal_progress as terminal_progress
+from ._report import ArchiveError as ArchiveError
+from ._report import ArchiveReport as ArchiveReport
+from ._report import FailedFile as FailedFile
+from ._source import Batch as Batch
+from ._source import RemoteFile as RemoteFile
+from ._source import SignedURLSource as SignedURLSource
+from ._source import Source as Source
+from ._visiono import VisionoBatch as VisionoBatch
+from ._visiono import VisionoSource as VisionoSource
+
+__all__ = [
+    "ArchiveClient",
+    "ArchiveError",
+    "ArchiveEvents",
+    "ArchiveReport",
+    "Batch",
+    "DEFAULT_TEMPLATE",
+    "FailedFile",
+    "FetchSettings",
+    "ManifestEntry",
+    "PlainProgress",
+    "ProgressCallback",
+    "ProgressEvent",
+    "RemoteFile",
+    "RichProgress",
+    "SignedURLSource",
+    "Source",
+    "Variant",
+    "VisionoBatch",
+    "VisionoSource",
+    "archive",
+    "iter_archive",
+    "read_manifest",
+    "render_path",
+    "sanitize_component",
+    "terminal_progress",
+]

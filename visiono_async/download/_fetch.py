@@ -1,0 +1,521 @@
+"""Fetching one file: stream, verify, hash, write to a temp file, rename into place.
+
+The hot path is built for throughput: the body is read in large chunks, each chunk is
+written and hashed in the same worker-thread hop, and a small body (one chunk) costs a
+single hop from opening the temp file to the final ``os.replace``. Failures of any kind,
+cancellation included, remove the temp file; nothing partial ever sits under a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import BinaryIO
+
+import aiohttp
+import anyio
+import attrs
+
+from .._exceptions import DownloadError
+from ._paths import PathOutsideDestinationError, is_inside
+from ._refresh import BatchURLs, RefreshesExhausted
+from ._source import RemoteFile
+from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
+
+__all__ = [
+    "FATAL_REASONS",
+    "FetchContext",
+    "FetchResult",
+    "FetchSettings",
+    "Target",
+    "fetch_file",
+    "redact_url",
+]
+
+FATAL_REASONS = frozenset({"disk_full", "destination_not_writable"})
+"""Reasons that would fail every following file too: the run stops on them."""
+
+_REFRESH_STATUSES = frozenset({401, 403, 410})
+_RETRY_STATUSES = frozenset({408, 425, 429})
+_WRITE_ERRNOS = {
+    errno.ENOSPC: "disk_full",
+    errno.EDQUOT: "disk_full",
+    errno.EROFS: "destination_not_writable",
+    errno.EACCES: "destination_not_writable",
+    errno.EPERM: "destination_not_writable",
+    errno.EFBIG: "file_too_large",
+    errno.ENAMETOOLONG: "bad_path",
+    errno.ENOTDIR: "bad_path",
+    errno.EISDIR: "bad_path",
+}
+
+
+def _default_opener(path: str) -> BinaryIO:
+    return open(path, "xb")
+
+
+@attrs.frozen(kw_only=True)
+class FetchSettings:
+    """Tuning of the per-file fetch.
+
+    Attributes:
+        chunk_size: Bytes gathered before each write-and-hash hop to a worker thread.
+        max_attempts: Attempts per file for connection errors, resets, cut bodies and 5xx
+            (an attempt that made progress is not counted).
+        backoff: First retry delay in seconds; doubles per attempt, with jitter.
+        backoff_cap: Longest retry delay in seconds.
+        max_refreshes: URL refreshes per file after 401/403/410 answers.
+        refresh_margin: Seconds of validity a URL must have left when a file starts;
+            a URL closer to expiry is refreshed first.
+        connect_timeout: Seconds to establish a connection.
+        read_timeout: Seconds without receiving a byte before the attempt fails.
+        fsync: ``fsync`` each file before it is renamed into place.
+        opener: Opens a temp file for binary writing (a seam for tests; keep the default).
+    """
+
+    chunk_size: int = 512 * 1024
+    max_attempts: int = 5
+    backoff: float = 0.25
+    backoff_cap: float = 8.0
+    max_refreshes: int = 3
+    refresh_margin: float = 60.0
+    connect_timeout: float = 30.0
+    read_timeout: float = 60.0
+    fsync: bool = False
+    opener: Callable[[str], BinaryIO] = _default_opener
+
+
+@attrs.frozen
+class Target:
+    """Where a file goes: its path relative to ``dest`` and its sidecar wish."""
+
+    rel_path: str
+    sidecar: bool = False
+
+
+@attrs.frozen
+class FetchResult:
+    """A file archived under its final name."""
+
+    file: RemoteFile
+    rel_path: str
+    bytes: int
+    sha256: str
+    mime_type: str | None
+
+
+@attrs.define
+class FetchContext:
+    """What every fetch of a run shares."""
+
+    http: aiohttp.ClientSession
+    root: str
+    tmp_dir: str
+    settings: FetchSettings
+    on_bytes: Callable[[int], None]
+    verified_dirs: set[str] = attrs.field(factory=set)
+    timeout: aiohttp.ClientTimeout = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self.settings.connect_timeout,
+            sock_read=self.settings.read_timeout,
+        )
+
+
+def redact_url(url: str) -> str:
+    """The URL without its query string and fragment (where signatures live)."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+class _Refresh(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class _Fail(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class _Sink:
+    """The temp file, its running hash and its byte count; used from worker threads only."""
+
+    def __init__(self, ctx: FetchContext) -> None:
+        self._ctx = ctx
+        self.path: str | None = None
+        self._fh: BinaryIO | None = None
+        self.hasher = hashlib.sha256()
+        self.written = 0
+        self.etag: str | None = None
+
+    def write(self, chunks: list[bytes]) -> None:
+        fh = self._fh
+        if fh is None:
+            self.path = os.path.join(self._ctx.tmp_dir, f"{uuid.uuid4().hex}.part")
+            fh = self._fh = self._ctx.settings.opener(self.path)
+        update = self.hasher.update
+        for chunk in chunks:
+            fh.write(chunk)
+            update(chunk)
+            self.written += len(chunk)
+
+    def restart(self) -> None:
+        if self._fh is not None:
+            self._fh.seek(0)
+            self._fh.truncate()
+        self.hasher = hashlib.sha256()
+        self.written = 0
+
+    def finish(self, chunks: list[bytes], rel_path: str, sidecar: bytes | None) -> None:
+        if chunks or self._fh is None:
+            self.write(chunks)
+        fh = self._fh
+        assert fh is not None
+        assert self.path is not None
+        fh.flush()
+        if self._ctx.settings.fsync:
+            os.fsync(fh.fileno())
+        fh.close()
+        self._fh = None
+        final = os.path.join(self._ctx.root, rel_path)
+        parent = os.path.dirname(final)
+        if parent not in self._ctx.verified_dirs:
+            # Check the deepest existing ancestor first, so that a symlink already inside
+            # dest cannot make makedirs create folders elsewhere.
+            existing = parent
+            while not os.path.isdir(existing):
+                existing = os.path.dirname(existing)
+            if not is_inside(self._ctx.root, existing):
+                raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
+            os.makedirs(parent, exist_ok=True)
+            if not is_inside(self._ctx.root, parent):
+                raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
+            self._ctx.verified_dirs.add(parent)
+        tmp, self.path = self.path, None
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            self.path = tmp  # still ours to remove
+            raise
+        if sidecar is not None:
+            side_tmp = f"{tmp}.json"
+            try:
+                with open(side_tmp, "xb") as side:
+                    side.write(sidecar)
+                os.replace(side_tmp, final + ".json")
+            except BaseException:
+                # A file without its promised sidecar counts as failed: take it back.
+                for leftover in (side_tmp, final):
+                    with contextlib.suppress(OSError):
+                        os.unlink(leftover)
+                raise
+
+    def discard(self) -> None:
+        fh, path = self._fh, self.path
+        self._fh = self.path = None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+        for leftover in (path, f"{path}.json") if path else ():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+
+
+def _sidecar_bytes(file: RemoteFile, rel_path: str, size: int, digest: str) -> bytes:
+    body = {
+        "id": file.id,
+        "variant": file.variant,
+        "path": rel_path,
+        "bytes": size,
+        "sha256": digest,
+        "mime_type": file.mime_type,
+        "submitted_at": file.submitted_at,
+        "latitude": file.latitude,
+        "longitude": file.longitude,
+        "fields": dict(file.fields),
+        "metadata": dict(file.metadata),
+    }
+    return json.dumps(body, indent=2, sort_keys=True, default=str).encode() + b"\n"
+
+
+def _retry_after(headers: object) -> float | None:
+    value = getattr(headers, "get", lambda _k: None)("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _content_range_start(value: str | None) -> tuple[int, int | None] | None:
+    # "bytes 100-199/200" or "bytes 100-199/*"
+    if not value or not value.startswith("bytes "):
+        return None
+    try:
+        span, _, total = value[6:].partition("/")
+        start = int(span.split("-", 1)[0])
+        return start, (None if total == "*" else int(total))
+    except ValueError:
+        return None
+
+
+async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Target) -> FetchResult:
+    """One GET of the file; raises _Retry, _Refresh or _Fail when it does not archive it."""
+    settings = ctx.settings
+    headers = {"Accept-Encoding": "identity"}
+    resuming = sink.written > 0
+    if resuming:
+        headers["Range"] = f"bytes={sink.written}-"
+        if sink.etag:
+            # The rest of *this* version, or the whole new one (a 200) if it changed.
+            headers["If-Range"] = sink.etag
+    try:
+        async with ctx.http.get(
+            file.url,
+            headers=headers,
+            timeout=ctx.timeout,
+            read_bufsize=min(settings.chunk_size, 1 << 20),
+        ) as resp:
+            status = resp.status
+            if status in _REFRESH_STATUSES:
+                raise _Refresh(status)
+            if status >= 500 or status in _RETRY_STATUSES:
+                raise _Retry(f"http_{status}", f"HTTP {status}", _retry_after(resp.headers))
+            if status == 416 and resuming:
+                await anyio.to_thread.run_sync(sink.restart)
+                raise _Retry("range_not_satisfiable", "HTTP 416 on resume")
+            if status not in (200, 206):
+                raise _Fail(f"http_{status}", f"storage answered HTTP {status}")
+            total: int | None = resp.content_length
+            if status == 206:
+                span = _content_range_start(resp.headers.get("Content-Range"))
+                if not resuming or span is None or span[0] != sink.written:
+                    await anyio.to_thread.run_sync(sink.restart)
+                    raise _Retry("bad_range", "storage answered a range that does not fit")
+                total = span[1]
+            else:
+                if resuming:
+                    await anyio.to_thread.run_sync(sink.restart)
+                etag = resp.headers.get("ETag")
+                sink.etag = etag if etag and not etag.startswith("W/") else None
+            problem = content_type_error(resp.headers.get("Content-Type"), file.mime_type)
+            if problem is not None and sink.written == 0:
+                raise _Fail("error_body", problem)
+            size_problem = (
+                None if total is None else check_size(total, size=file.size, size_kb=file.size_kb)
+            )
+            if size_problem is not None:
+                # An error page is the likelier story than a wrong size: say so if it is one.
+                head = b"" if sink.written else await resp.content.read(SNIFF_BYTES)
+                bad = check_content(head, file.mime_type) if head else None
+                if bad is not None and bad[0] == "error_body":
+                    raise _Fail(*bad)
+                raise _Fail("size_mismatch", f"Content-Length: {size_problem}")
+            offset = sink.written
+            return await _stream(ctx, sink, file, target, resp, offset, total)
+    except (_Retry, _Refresh, _Fail):
+        raise
+    except aiohttp.ClientPayloadError as exc:
+        raise _Retry("body_cut", f"body cut off: {exc}") from exc
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        raise _Retry("connection_error", f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _stream(
+    ctx: FetchContext,
+    sink: _Sink,
+    file: RemoteFile,
+    target: Target,
+    resp: aiohttp.ClientResponse,
+    offset: int,
+    total: int | None,
+) -> FetchResult:
+    # readany() hands over aiohttp's buffered chunks without joining (copying) them; they
+    # are written and hashed one by one in a single thread hop per ``chunk_size`` bytes.
+    chunk_size = ctx.settings.chunk_size
+    readany = resp.content.readany
+    pending: list[bytes] = []
+    buffered = 0
+    checked = offset > 0
+    while True:
+        chunk = await readany()
+        if chunk:
+            pending.append(chunk)
+            buffered += len(chunk)
+        if not checked and (buffered >= SNIFF_BYTES or not chunk):
+            first = pending[0] if pending else b""
+            head = first if len(first) >= SNIFF_BYTES else b"".join(pending)
+            bad = check_content(head[:SNIFF_BYTES], file.mime_type)
+            if bad is not None:
+                raise _Fail(*bad)
+            checked = True
+        if not chunk:
+            break
+        if buffered >= chunk_size:
+            chunks, pending = pending, []
+            await _run_write(sink.write, chunks)
+            ctx.on_bytes(buffered)
+            buffered = 0
+    size = sink.written + buffered
+    if total is not None and size != total:
+        raise _Retry("body_cut", f"got {size} of {total} bytes")
+    problem = check_size(size, size=file.size, size_kb=file.size_kb)
+    if problem is not None:
+        raise _Fail("size_mismatch", problem)
+    sidecar: bytes | None = None
+    if target.sidecar:
+        digest = sink.hasher.copy()
+        for chunk in pending:
+            digest.update(chunk)
+        sidecar = _sidecar_bytes(file, target.rel_path, size, digest.hexdigest())
+    await _run_write(sink.finish, pending, target.rel_path, sidecar)
+    ctx.on_bytes(buffered)
+    return FetchResult(
+        file=file,
+        rel_path=target.rel_path,
+        bytes=sink.written,
+        sha256=sink.hasher.hexdigest(),
+        mime_type=file.mime_type,
+    )
+
+
+async def _run_write(func: Callable[..., None], *args: object) -> None:
+    try:
+        await anyio.to_thread.run_sync(func, *args)
+    except PathOutsideDestinationError as exc:
+        raise _Fail("bad_path", str(exc)) from exc
+    except OSError as exc:
+        reason = _WRITE_ERRNOS.get(exc.errno or 0, "write_error")
+        raise _Fail(reason, f"cannot write: {exc.strerror or exc}") from exc
+
+
+def _delay(settings: FetchSettings, failures: int, retry_after: float | None) -> float:
+    base = min(settings.backoff_cap, settings.backoff * 2.0 ** (failures - 1))
+    delay = base * random.uniform(0.5, 1.0)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.backoff_cap))
+    return delay
+
+
+async def fetch_file(
+    ctx: FetchContext, urls: BatchURLs, file_id: str, target: Target
+) -> FetchResult:
+    """Archive one file of a batch under ``target``, with retries, refreshes and resume.
+
+    Args:
+        ctx: The run's shared context.
+        urls: The batch's current URLs (refreshed through it, coalesced).
+        file_id: The file to fetch.
+        target: Its path relative to ``dest`` and whether to write a sidecar.
+
+    Returns:
+        What was written.
+
+    Raises:
+        DownloadError: The file could not be archived; ``reason`` says why. The temp file
+            is gone and nothing was written under the final name.
+    """
+    settings = ctx.settings
+    sink = _Sink(ctx)
+    failures = 0
+    refreshes = 0
+    refreshed_early = False
+    generation, file = urls.get(file_id)
+    try:
+        while True:
+            if file is None:
+                raise _Fail("gone", "the file is no longer in its batch after a URL refresh")
+            if not refreshed_early and _expiring(file, urls, settings.refresh_margin):
+                # Once per file: a source whose fresh URLs already look expired (clock skew,
+                # rounding) must not loop; storage's 403 then triggers the refresh instead.
+                refreshed_early = True
+                await _refresh(urls, generation)
+                generation, file = urls.get(file_id)
+                continue
+            before = sink.written
+            try:
+                result = await _attempt(ctx, sink, file, target)
+                urls.succeeded(generation)
+                return result
+            except _Refresh as exc:
+                refreshes += 1
+                if refreshes > settings.max_refreshes:
+                    raise _Fail(
+                        "expired_url" if exc.status == 410 else f"http_{exc.status}",
+                        f"storage kept answering HTTP {exc.status} after "
+                        f"{settings.max_refreshes} URL refreshes",
+                    ) from None
+                old_url = file.url
+                await _refresh(urls, generation, limit=settings.max_refreshes, status=exc.status)
+                generation, file = urls.get(file_id)
+                if file is not None and file.url == old_url:
+                    # Same URL back (a coarse expiry clock, a static source): give the
+                    # provider time before asking storage again.
+                    await anyio.sleep(_delay(settings, refreshes, None))
+            except _Retry as exc:
+                if sink.written <= before:
+                    failures += 1
+                if failures >= settings.max_attempts:
+                    raise _Fail(exc.reason, f"{exc.message} (after {failures} attempts)") from None
+                await anyio.sleep(_delay(settings, max(failures, 1), exc.retry_after))
+    except _Fail as exc:
+        sink.discard()
+        raise DownloadError(
+            exc.message,
+            reason=exc.reason,
+            url=redact_url(file.url) if file is not None else None,
+            submission_id=(file.fields.get("submission_id") if file is not None else None),
+        ) from None
+    except BaseException:
+        sink.discard()
+        raise
+
+
+def _expiring(file: RemoteFile, urls: BatchURLs, margin: float) -> bool:
+    """Whether the URL should be refreshed before use.
+
+    A URL is refreshed when less than ``margin`` seconds of validity remain, or less than
+    half its lifetime when URLs live shorter than that, so that a fresh URL is never
+    refreshed again at once.
+    """
+    if file.expires_at is None:
+        return False
+    lifetime = file.expires_at - urls.fetched_at
+    if lifetime < 1.0:
+        return False
+    return file.expires_at - time.time() < min(margin, lifetime / 2)
+
+
+async def _refresh(
+    urls: BatchURLs, generation: int, *, limit: int | None = None, status: int | None = None
+) -> None:
+    try:
+        await urls.refresh(generation, limit=limit)
+    except RefreshesExhausted:
+        reason = "expired_url" if status == 410 else f"http_{status}"
+        raise _Fail(
+            reason,
+            f"storage answered HTTP {status}, and {limit} URL refreshes for {urls.key} "
+            "did not help",
+        ) from None
+    except Exception as exc:
+        raise _Fail("refresh_failed", f"could not refresh the URLs of {urls.key}: {exc}") from exc

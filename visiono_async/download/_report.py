@@ -1,0 +1,110 @@
+"""The result of an archive run: counts, failures with reasons, and a human summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import attrs
+
+from .._exceptions import DownloadError
+
+__all__ = ["ArchiveError", "ArchiveReport", "FailedFile"]
+
+
+@attrs.frozen
+class FailedFile:
+    """A file that could not be archived.
+
+    Attributes:
+        submission_id: The submission (or, for custom sources, the file id).
+        path: The path relative to ``dest`` it would have had, when computed.
+        reason: A short cause such as ``"size_mismatch"``, ``"error_body"``,
+            ``"expired_url"``, ``"http_404"``, ``"body_cut"``, ``"disk_full"``.
+        message: What happened, for humans.
+    """
+
+    submission_id: str
+    path: str | None
+    reason: str
+    message: str
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveReport:
+    """What an archive run did.
+
+    Attributes:
+        downloaded: Files written in this run.
+        skipped: Files already complete in ``dest`` (per the manifest), left untouched.
+        failed: Files that could not be archived, with reasons.
+        bytes: Bytes written in this run.
+        elapsed: Wall-clock seconds of the run.
+        api_calls: API calls the client sent during the run (listing pages and
+            ``download-urls``, retries included); for a custom source without a client,
+            the batch fetches.
+        dest: The destination folder.
+    """
+
+    downloaded: int
+    skipped: int
+    failed: list[FailedFile]
+    bytes: int
+    elapsed: float
+    api_calls: int
+    dest: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when no file failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """A few lines for humans: counts, volume, rate, API calls and failures by reason."""
+        rate = self.bytes / self.elapsed if self.elapsed > 0 else 0.0
+        lines = [
+            f"{self.downloaded} downloaded, {self.skipped} skipped, {len(self.failed)} failed"
+            f" - {_size(self.bytes)} in {self.elapsed:.1f}s ({_size(rate)}/s),"
+            f" {self.api_calls} API calls",
+        ]
+        if self.dest:
+            lines.append(f"files in {self.dest}")
+        if self.failed:
+            by_reason = Counter(f.reason for f in self.failed)
+            lines.append(
+                "failures: " + ", ".join(f"{r} x{n}" for r, n in sorted(by_reason.items()))
+            )
+            for f in self.failed[:10]:
+                lines.append(f"  {f.submission_id} ({f.path or '-'}): {f.reason}: {f.message}")
+            if len(self.failed) > 10:
+                lines.append(f"  ... and {len(self.failed) - 10} more")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+class ArchiveError(DownloadError):
+    """The run stopped early: the destination is unusable (full disk, not writable, busy).
+
+    Attributes:
+        report: What the run had done before it stopped (``None`` if it never started).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        report: ArchiveReport | None = None,
+        submission_id: str | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, submission_id=submission_id)
+        self.report = report

@@ -1,0 +1,147 @@
+"""The source interface: where the pipeline takes its work from.
+
+A source yields *batches*. A batch is a set of files whose signed URLs are issued (and
+re-issued) together by one call: a Visiono photo request's ``download-urls``, a page of
+presigned S3 keys, anything. The pipeline fetches batches just in time, a few ahead of the
+downloads, and calls a batch's ``fetch`` again when its URLs expire, at most once per expired
+generation however many files are waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+__all__ = ["Batch", "RemoteFile", "SignedURLSource", "Source"]
+
+
+def _frozen_str_map(value: Mapping[str, object]) -> Mapping[str, str]:
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+@attrs.frozen(kw_only=True)
+class RemoteFile:
+    """One file behind a signed URL.
+
+    Attributes:
+        id: Stable, unique identity of the file across runs; the manifest's key. Visiono
+            sources use the submission id (``"ps_..."``), with ``":thumbnail"`` appended for
+            thumbnails.
+        url: The signed URL to ``GET``. Never logged with its query string.
+        expires_at: When the URL stops working, in Unix seconds (``time.time()``); ``None``
+            when unknown or never.
+        size: The exact size in bytes, when the provider says.
+        size_kb: The size in kilobytes as the provider reports it (rounded either way, KiB
+            or kB); checked with one unit of tolerance.
+        mime_type: The expected content type (``"image/jpeg"``); the body is sniffed
+            against it.
+        variant: ``"original"`` or ``"thumbnail"``; the pipeline's ``variant`` option
+            selects among them.
+        fields: Values for the naming template (``photo_request_id``, ``item_id``,
+            ``submission_id``, ...). Every value is sanitised before use.
+        metadata: JSON-serialisable data for the optional sidecar file.
+        latitude: GPS latitude of the photo, recorded in the manifest.
+        longitude: GPS longitude of the photo, recorded in the manifest.
+        submitted_at: ISO 8601 time the photo was submitted, recorded in the manifest.
+    """
+
+    id: str
+    url: str
+    expires_at: float | None = None
+    size: int | None = None
+    size_kb: float | None = None
+    mime_type: str | None = None
+    variant: str = "original"
+    fields: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map)
+    metadata: Mapping[str, object] = attrs.field(factory=dict)
+    latitude: float | None = None
+    longitude: float | None = None
+    submitted_at: str | None = None
+
+
+@runtime_checkable
+class Batch(Protocol):
+    """Files whose URLs are issued together.
+
+    Attributes:
+        key: Identifies the batch in progress events and errors (``"pr_123"``).
+    """
+
+    @property
+    def key(self) -> str:
+        """Identifies the batch (a photo request id, a bucket prefix, ...)."""
+        ...
+
+    async def fetch(self) -> Iterable[RemoteFile]:
+        """Return the batch's files with freshly signed URLs.
+
+        Called once before the batch's downloads and again, coalesced, whenever its URLs
+        expire. Files keep their ``id`` across calls.
+        """
+        ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Anything the pipeline can archive: an async stream of batches."""
+
+    def batches(self) -> AsyncIterator[Batch]:
+        """Yield batches lazily; the pipeline pulls them as it needs them."""
+        ...
+
+
+@attrs.frozen
+class _CallableBatch:
+    key: str
+    fetcher: Callable[[], Awaitable[Iterable[RemoteFile]]]
+
+    async def fetch(self) -> Iterable[RemoteFile]:
+        return await self.fetcher()
+
+
+class SignedURLSource:
+    """A source built from batches or from ``(key, refresher)`` pairs.
+
+    Example::
+
+        async def sign_album(album: str) -> list[RemoteFile]: ...
+
+        source = SignedURLSource.from_refreshers(
+            {album: functools.partial(sign_album, album) for album in albums}
+        )
+        report = await archive(None, "out/", source=source)
+
+    Args:
+        batches: Batches, in a plain or an async iterable (consumed lazily, once).
+    """
+
+    def __init__(self, batches: Iterable[Batch] | AsyncIterable[Batch]) -> None:
+        self._batches = batches
+
+    @classmethod
+    def from_refreshers(
+        cls, refreshers: Mapping[str, Callable[[], Awaitable[Iterable[RemoteFile]]]]
+    ) -> SignedURLSource:
+        """A source with one batch per key; each refresher (re-)signs that batch's URLs."""
+        return cls([_CallableBatch(key, fn) for key, fn in refreshers.items()])
+
+    @classmethod
+    def from_files(cls, files: Iterable[RemoteFile], *, key: str = "files") -> SignedURLSource:
+        """One batch of fixed URLs that are never refreshed (they are returned as they are)."""
+        frozen = list(files)
+
+        async def same() -> list[RemoteFile]:
+            return frozen
+
+        return cls([_CallableBatch(key, same)])
+
+    async def batches(self) -> AsyncIterator[Batch]:
+        """Yield the batches given to the constructor."""
+        if isinstance(self._batches, AsyncIterable):
+            async for batch in self._batches:
+                yield batch
+        else:
+            for batch in self._batches:
+                yield batch

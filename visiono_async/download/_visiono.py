@@ -1,0 +1,250 @@
+"""The Visiono sources: photo requests and smart links, by id or by list filters.
+
+One batch per photo request (or smart link); its ``fetch`` is one ``download-urls`` call,
+which goes through the client's retries and rate-limit pacing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, Literal
+
+from ._paths import mime_for_url
+from ._source import Batch, RemoteFile
+
+__all__ = ["VisionoBatch", "VisionoSource", "files_from_download_urls"]
+
+Kind = Literal["photo_request", "smart_link"]
+
+
+def _timestamp(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return float(value.timestamp())
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return _timestamp(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _expiry(urls: Any, requested_at: float) -> float | None:
+    # Relative validity measured from our own clock is immune to clock skew.
+    seconds = getattr(urls, "expires_in_seconds", None)
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return requested_at + float(seconds)
+    return _timestamp(getattr(urls, "expires_at", None))
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def files_from_download_urls(
+    urls: Any, *, kind: Kind, key: str, requested_at: float
+) -> list[RemoteFile]:
+    """Turn a ``DownloadURLs`` answer into remote files, originals and thumbnails.
+
+    Args:
+        urls: The ``DownloadURLs`` model (``submissions``, ``expires_in_seconds``, ...).
+        kind: Whether ``key`` is a photo request or a smart link id.
+        key: The photo request or smart link id the call was made for.
+        requested_at: ``time.time()`` when the call was sent (for relative expiry).
+
+    Returns:
+        One ``RemoteFile`` per submission and variant.
+    """
+    expires_at = _expiry(urls, requested_at)
+    request_id = getattr(urls, "photo_request_id", None) or (
+        key if kind == "photo_request" else None
+    )
+    link_id = getattr(urls, "smart_link_id", None) or (key if kind == "smart_link" else None)
+    files: list[RemoteFile] = []
+    for sub in getattr(urls, "submissions", None) or ():
+        sub_id = str(sub.id)
+        has_gps = getattr(sub, "has_gps_data", None)
+        lat = _float(getattr(sub, "gps_latitude", None)) if has_gps is not False else None
+        lon = _float(getattr(sub, "gps_longitude", None)) if has_gps is not False else None
+        submitted_at = _iso(getattr(sub, "submitted_at", None))
+        fields = {
+            # Smart link submissions are filed under the link, like a request's.
+            "photo_request_id": request_id or link_id or "",
+            "smart_link_id": link_id or "",
+            "item_id": getattr(sub, "item_id", None) or "",
+            "submission_id": sub_id,
+            "unique_value": getattr(sub, "unique_value", None) or "",
+            "full_name": getattr(sub, "full_name", None) or "",
+        }
+        metadata = {
+            "submission_id": sub_id,
+            "photo_request_id": request_id,
+            "smart_link_id": link_id,
+            "item_id": getattr(sub, "item_id", None),
+            "file_size_kb": getattr(sub, "file_size_kb", None),
+            "mime_type": getattr(sub, "mime_type", None),
+            "has_gps_data": has_gps,
+            "gps_latitude": lat,
+            "gps_longitude": lon,
+            "submitted_at": submitted_at,
+            "unique_value": getattr(sub, "unique_value", None),
+            "full_name": getattr(sub, "full_name", None),
+            "extra": getattr(sub, "extra", None),
+        }
+        common: dict[str, Any] = {
+            "expires_at": expires_at,
+            "fields": fields,
+            "metadata": metadata,
+            "latitude": lat,
+            "longitude": lon,
+            "submitted_at": submitted_at,
+        }
+        url = getattr(sub, "download_url", None)
+        if url:
+            files.append(
+                RemoteFile(
+                    id=sub_id,
+                    url=str(url),
+                    size_kb=_float(getattr(sub, "file_size_kb", None)),
+                    mime_type=getattr(sub, "mime_type", None),
+                    variant="original",
+                    **common,
+                )
+            )
+        thumb = getattr(sub, "thumbnail_url", None)
+        if thumb:
+            files.append(
+                RemoteFile(
+                    id=f"{sub_id}:thumbnail",
+                    url=str(thumb),
+                    mime_type=mime_for_url(str(thumb)),
+                    variant="thumbnail",
+                    **common,
+                )
+            )
+    return files
+
+
+class VisionoBatch:
+    """The files of one photo request or smart link; ``fetch`` calls ``download-urls``.
+
+    Args:
+        client: The ``VisionoClient``.
+        kind: ``"photo_request"`` or ``"smart_link"``.
+        key: The photo request or smart link id.
+    """
+
+    def __init__(self, client: Any, kind: Kind, key: str) -> None:
+        self._client = client
+        self.kind: Kind = kind
+        self._key = key
+
+    @property
+    def key(self) -> str:
+        """The photo request or smart link id."""
+        return self._key
+
+    async def fetch(self) -> list[RemoteFile]:
+        """One ``download-urls`` call, turned into remote files."""
+        resource = (
+            self._client.photo_requests
+            if self.kind == "photo_request"
+            else self._client.smart_links
+        )
+        requested_at = time.time()
+        urls = await resource.download_urls(self._key)
+        return files_from_download_urls(
+            urls, kind=self.kind, key=self._key, requested_at=requested_at
+        )
+
+
+class VisionoSource:
+    """Photo requests and smart links, by id and by list filters, streamed page by page.
+
+    With no ids and no filters, every photo request and every smart link is listed.
+
+    Args:
+        client: The ``VisionoClient``.
+        photo_requests: Photo request ids.
+        smart_links: Smart link ids.
+        status: List photo requests with this status.
+        created_after: List photo requests created after this.
+        created_before: List photo requests created before this.
+        is_active: List smart links with this active flag.
+        tags: List smart links with these tags.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        photo_requests: Iterable[str] = (),
+        smart_links: Iterable[str] = (),
+        status: str | None = None,
+        created_after: dt.datetime | str | None = None,
+        created_before: dt.datetime | str | None = None,
+        is_active: bool | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> None:
+        self._client = client
+        self._photo_requests = list(photo_requests)
+        self._smart_links = list(smart_links)
+        self._pr_filters = {
+            k: v
+            for k, v in {
+                "status": status,
+                "created_after": created_after,
+                "created_before": created_before,
+            }.items()
+            if v is not None
+        }
+        self._sl_filters: dict[str, Any] = {
+            k: v for k, v in {"is_active": is_active, "tags": tags}.items() if v is not None
+        }
+        everything = not (
+            self._photo_requests or self._smart_links or self._pr_filters or self._sl_filters
+        )
+        self._list_requests = everything or bool(self._pr_filters)
+        self._list_links = everything or bool(self._sl_filters)
+
+    async def batches(self) -> AsyncIterator[Batch]:
+        """Yield one batch per photo request and smart link, each at most once."""
+        seen: set[str] = set()
+        for kind, ids in (
+            ("photo_request", self._photo_requests),
+            ("smart_link", self._smart_links),
+        ):
+            for key in ids:
+                if key not in seen:
+                    seen.add(key)
+                    yield VisionoBatch(self._client, kind, key)  # type: ignore[arg-type]
+        if self._list_requests:
+            async for request in self._client.photo_requests.list(**self._pr_filters):
+                key = str(request.id)
+                if key not in seen:
+                    seen.add(key)
+                    yield VisionoBatch(self._client, "photo_request", key)
+        if self._list_links:
+            async for link in self._client.smart_links.list(**self._sl_filters):
+                key = str(link.id)
+                if key not in seen:
+                    seen.add(key)
+                    yield VisionoBatch(self._client, "smart_link", key)
