@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +16,7 @@ from ._session import Session
 from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
 
 if TYPE_CHECKING:
-    from .download import ArchiveReport
+    from .download import ArchiveReport, ProgressCallback, Source, Variant
     from .models import Stats, Status
 
 __all__ = ["VisionoClient"]
@@ -149,11 +151,76 @@ class VisionoClient:
         """API health (``GET /status``)."""
         return await self._account.status(timeout=timeout)
 
-    async def archive(self, dest: str | os.PathLike[str], **options: Any) -> ArchiveReport:
-        """Download every photo of the chosen requests and smart links to ``dest``.
+    async def archive(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        photo_requests: Iterable[str] = (),
+        smart_links: Iterable[str] = (),
+        status: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        is_active: bool | None = None,
+        tags: Sequence[str] | None = None,
+        source: Source | None = None,
+        concurrency: int = 16,
+        variant: Variant = "original",
+        template: str | None = None,
+        sidecar: bool = False,
+        fsync: bool = False,
+        on_progress: ProgressCallback | None = None,
+        progress: bool = False,
+        **tuning: Any,
+    ) -> ArchiveReport:
+        """Download every photo of the chosen photo requests and smart links to ``dest``.
 
-        See :func:`visiono_async.download.archive` for the options.
+        With no ids and no filters, every photo request and smart link is archived. Files are
+        verified, written to a temp file and renamed, and recorded in a manifest in ``dest``
+        so that a re-run downloads only what is new.
+
+        Args:
+            dest: The destination folder (created if missing).
+            photo_requests: Photo request ids to archive.
+            smart_links: Smart link ids to archive.
+            status: Archive the photo requests with this status.
+            created_after: ... created at or after this time.
+            created_before: ... created before this time.
+            is_active: Archive the smart links that are (or are not) active.
+            tags: Archive the smart links with any of these tags.
+            source: A custom signed-URL source instead of Visiono's.
+            concurrency: Downloads in flight at once.
+            variant: ``"original"``, ``"thumbnail"`` or ``"both"``.
+            template: The naming template, by default
+                ``{photo_request_id}/{item_id}_{submission_id}{ext}``.
+            sidecar: Also write a JSON file of each photo's metadata.
+            fsync: Flush every file to disk before it gets its final name.
+            on_progress: Called with every progress event.
+            progress: Show a progress bar on the terminal.
+            **tuning: Advanced options of :func:`visiono_async.download.archive`
+                (``lookahead``, ``refresh_margin``, ``max_attempts``, ``read_timeout``, ...).
+
+        Returns:
+            The report: downloaded, skipped, failed (with reasons), bytes, elapsed, API calls.
         """
-        from .download import archive
+        from .download import DEFAULT_TEMPLATE, archive
 
-        return await archive(self, dest, **options)
+        return await archive(
+            self,
+            dest,
+            photo_requests=photo_requests,
+            smart_links=smart_links,
+            status=status,
+            created_after=created_after,
+            created_before=created_before,
+            is_active=is_active,
+            tags=tags,
+            source=source,
+            concurrency=concurrency,
+            variant=variant,
+            template=template if template is not None else DEFAULT_TEMPLATE,
+            sidecar=sidecar,
+            fsync=fsync,
+            on_progress=on_progress,
+            progress=progress,
+            **tuning,
+        )

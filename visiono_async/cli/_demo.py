@@ -106,6 +106,11 @@ async def run(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
                 progress=not args.no_progress,
             )
-            print(f"5. {report.summary()}")
-            print(f"   API calls made: {report.api_calls}; files are under {dest}")
+            print("5. Report:")
+            for line in report.summary().splitlines():
+                print(f"   {line}")
+            print(
+                f"   Each file is verified (size, content type, SHA-256) and recorded in {dest}/.visiono/manifest.sqlite3"
+            )
+            print("   Another archive run into this folder fetches only what is new.")
     return 0 if report.ok else 1
