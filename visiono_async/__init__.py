@@ -27,8 +27,8 @@ from ._exceptions import ServerError as ServerError
 from ._exceptions import ValidationError as ValidationError
 from ._exceptions import VisionoError as VisionoError
 from ._ratelimit import RateLimitInfo as RateLimitInfo
-from .resources import CreateManyError as CreateManyError
 from ._version import __version__ as __version__
+from .resources import CreateManyError as CreateManyError
 
 __all__ = [
     "APIConnectionError",
