@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._converter import structure_response
 from ..models import Stats, Status
+from ._common import request_model
 
 if TYPE_CHECKING:
     from .._session import Session
@@ -34,8 +34,7 @@ class Account:
             APIError: The API refused the call.
             APIConnectionError: The call could not be completed.
         """
-        response = await self._session.request("GET", "/stats", timeout=timeout)
-        return structure_response(response, Stats, method="GET", path="/stats")
+        return await request_model(self._session, "GET", "/stats", Stats, timeout=timeout)
 
     async def status(self, *, timeout: float | None = None) -> Status:
         """The API's health (``GET /status``).
@@ -50,5 +49,4 @@ class Account:
             APIError: The API refused the call.
             APIConnectionError: The call could not be completed.
         """
-        response = await self._session.request("GET", "/status", timeout=timeout)
-        return structure_response(response, Status, method="GET", path="/status")
+        return await request_model(self._session, "GET", "/status", Status, timeout=timeout)

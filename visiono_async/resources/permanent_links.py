@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._converter import structure_response
-from .._ids import validate_id
-from .._pagination import AsyncPaginator, Page, parse_page
+from .._pagination import AsyncPaginator, Page
 from ..models import PermanentLink
-from ._common import body
+from ._common import Collection, string_list
 
 if TYPE_CHECKING:
     from .._session import Session
 
 __all__ = ["PermanentLinks"]
 
-_PATH = "/permanent-links"
+_PERMANENT_LINKS = Collection("/permanent-links", PermanentLink, id_name="permanent_link_id")
 
 
 class PermanentLinks:
@@ -40,8 +38,7 @@ class PermanentLinks:
         Returns:
             An async iterable of ``PermanentLink``; nothing is sent until it is iterated.
         """
-        params = {"per_page": per_page}
-        return AsyncPaginator(self._session, _PATH, PermanentLink, params=params, timeout=timeout)
+        return _PERMANENT_LINKS.list(self._session, {"per_page": per_page}, timeout=timeout)
 
     async def list_page(
         self, *, page: int = 1, per_page: int | None = None, timeout: float | None = None
@@ -60,9 +57,8 @@ class PermanentLinks:
             APIError: The API refused the call.
             APIConnectionError: The call could not be completed.
         """
-        params = {"page": page, "per_page": per_page}
-        response = await self._session.request("GET", _PATH, params=params, timeout=timeout)
-        return parse_page(response, PermanentLink, path=_PATH)
+        params = {"per_page": per_page}
+        return await _PERMANENT_LINKS.list_page(self._session, page, params, timeout=timeout)
 
     async def create(
         self,
@@ -105,16 +101,11 @@ class PermanentLinks:
             "items": [dict(item) for item in items] if items is not None else None,
             "slug": slug,
             "require_gps": require_gps,
-            "tags": list(tags) if tags is not None else None,
+            "tags": string_list(tags, name="tags"),
         }
-        response = await self._session.request(
-            "POST",
-            _PATH,
-            json=body(fields, extra),
-            timeout=timeout,
-            idempotency_key=idempotency_key,
+        return await _PERMANENT_LINKS.create(
+            self._session, fields, extra, idempotency_key=idempotency_key, timeout=timeout
         )
-        return structure_response(response, PermanentLink, method="POST", path=_PATH)
 
     async def get(self, permanent_link_id: str, *, timeout: float | None = None) -> PermanentLink:
         """Fetch one permanent link.
@@ -132,9 +123,7 @@ class PermanentLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(permanent_link_id)
-        response = await self._session.request("GET", path, timeout=timeout)
-        return structure_response(response, PermanentLink, method="GET", path=path)
+        return await _PERMANENT_LINKS.get(self._session, permanent_link_id, timeout=timeout)
 
     async def update(
         self, permanent_link_id: str, *, timeout: float | None = None, **fields: Any
@@ -158,11 +147,9 @@ class PermanentLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(permanent_link_id)
-        if not fields:
-            raise ValueError("update() needs at least one field to change")
-        response = await self._session.request("PATCH", path, json=fields, timeout=timeout)
-        return structure_response(response, PermanentLink, method="PATCH", path=path)
+        return await _PERMANENT_LINKS.update(
+            self._session, permanent_link_id, fields, method="PATCH", timeout=timeout
+        )
 
     async def delete(self, permanent_link_id: str, *, timeout: float | None = None) -> None:
         """Delete a permanent link.
@@ -177,8 +164,4 @@ class PermanentLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        await self._session.request("DELETE", _item_path(permanent_link_id), timeout=timeout)
-
-
-def _item_path(permanent_link_id: str) -> str:
-    return f"{_PATH}/{validate_id(permanent_link_id, name='permanent_link_id')}"
+        await _PERMANENT_LINKS.delete(self._session, permanent_link_id, timeout=timeout)

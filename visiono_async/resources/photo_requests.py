@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._converter import invalid_response, structure, structure_response
+from .._converter import invalid_response, structure
 from .._exceptions import VisionoError
-from .._ids import validate_id
-from .._pagination import AsyncPaginator, Page, parse_page
+from .._pagination import AsyncPaginator, Page
 from ..models import DownloadURLs, PhotoRequest, PhotoRequestStatus, Submission
-from ._common import body, download_urls, qrcode_url
+from ._common import UploadCollection, request_model
 
 if TYPE_CHECKING:
     from .._session import Session
@@ -25,7 +24,7 @@ BATCH_SIZE = 10
 """The most photo requests ``POST /photo-requests/batch`` accepts at once."""
 
 _DEFAULT_CONCURRENCY = 4
-_PATH = "/photo-requests"
+_PHOTO_REQUESTS = UploadCollection("/photo-requests", PhotoRequest, id_name="photo_request_id")
 
 
 class CreateManyError(VisionoError):
@@ -97,7 +96,7 @@ class PhotoRequests:
             An async iterable of ``PhotoRequest``; nothing is sent until it is iterated.
         """
         params = _list_params(status, created_after, created_before, per_page)
-        return AsyncPaginator(self._session, _PATH, PhotoRequest, params=params, timeout=timeout)
+        return _PHOTO_REQUESTS.list(self._session, params, timeout=timeout)
 
     async def list_page(
         self,
@@ -126,9 +125,8 @@ class PhotoRequests:
             APIError: The API refused the call.
             APIConnectionError: The call could not be completed.
         """
-        params = {"page": page, **_list_params(status, created_after, created_before, per_page)}
-        response = await self._session.request("GET", _PATH, params=params, timeout=timeout)
-        return parse_page(response, PhotoRequest, path=_PATH)
+        params = _list_params(status, created_after, created_before, per_page)
+        return await _PHOTO_REQUESTS.list_page(self._session, page, params, timeout=timeout)
 
     async def create(
         self,
@@ -182,14 +180,9 @@ class PhotoRequests:
             "internal_notes": internal_notes,
             "metadata": dict(metadata) if metadata is not None else None,
         }
-        response = await self._session.request(
-            "POST",
-            _PATH,
-            json=body(fields, extra),
-            timeout=timeout,
-            idempotency_key=idempotency_key,
+        return await _PHOTO_REQUESTS.create(
+            self._session, fields, extra, idempotency_key=idempotency_key, timeout=timeout
         )
-        return structure_response(response, PhotoRequest, method="POST", path=_PATH)
 
     async def create_many(
         self,
@@ -262,7 +255,7 @@ class PhotoRequests:
         idempotency_key: str | None,
         timeout: float | None,
     ) -> builtins.list[PhotoRequest]:
-        path = f"{_PATH}/batch"
+        path = f"{_PHOTO_REQUESTS.path}/batch"
         response = await self._session.request(
             "POST",
             path,
@@ -296,9 +289,9 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_PATH}/{validate_id(id_or_code, name='id_or_code')}"
-        response = await self._session.request("GET", path, timeout=timeout)
-        return structure_response(response, PhotoRequest, method="GET", path=path)
+        return await _PHOTO_REQUESTS.get(
+            self._session, id_or_code, timeout=timeout, id_name="id_or_code"
+        )
 
     async def cancel(self, photo_request_id: str, *, timeout: float | None = None) -> PhotoRequest:
         """Cancel a photo request (``DELETE /photo-requests/{id}``).
@@ -316,9 +309,8 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(photo_request_id)
-        response = await self._session.request("DELETE", path, timeout=timeout)
-        return structure_response(response, PhotoRequest, method="DELETE", path=path)
+        path = _PHOTO_REQUESTS.item_path(photo_request_id)
+        return await request_model(self._session, "DELETE", path, PhotoRequest, timeout=timeout)
 
     async def submissions(
         self, photo_request_id: str, *, timeout: float | None = None
@@ -338,9 +330,7 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_item_path(photo_request_id)}/submissions"
-        paginator = AsyncPaginator(self._session, path, Submission, timeout=timeout)
-        return [submission async for submission in paginator]
+        return await _PHOTO_REQUESTS.submissions(self._session, photo_request_id, timeout=timeout)
 
     async def download_urls(
         self, photo_request_id: str, *, timeout: float | None = None
@@ -363,9 +353,7 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_item_path(photo_request_id)}/download-urls"
-        response = await self._session.request("GET", path, timeout=timeout)
-        return download_urls(response, path=path)
+        return await _PHOTO_REQUESTS.download_urls(self._session, photo_request_id, timeout=timeout)
 
     async def qrcode(self, photo_request_id: str, *, timeout: float | None = None) -> str:
         """The URL of a QR code image that opens the photo request (use it in ``<img>``).
@@ -383,13 +371,7 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_item_path(photo_request_id)}/qrcode"
-        response = await self._session.request("GET", path, timeout=timeout)
-        return qrcode_url(response, path=path)
-
-
-def _item_path(photo_request_id: str) -> str:
-    return f"{_PATH}/{validate_id(photo_request_id, name='photo_request_id')}"
+        return await _PHOTO_REQUESTS.qrcode(self._session, photo_request_id, timeout=timeout)
 
 
 def _list_params(

@@ -6,18 +6,16 @@ import builtins
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._converter import structure_response
-from .._ids import validate_id
-from .._pagination import AsyncPaginator, Page, parse_page
+from .._pagination import AsyncPaginator, Page
 from ..models import DownloadURLs, SmartLink, Submission
-from ._common import body, download_urls, qrcode_url
+from ._common import UploadCollection, request_model, string_list
 
 if TYPE_CHECKING:
     from .._session import Session
 
 __all__ = ["SmartLinks"]
 
-_PATH = "/smart-links"
+_SMART_LINKS = UploadCollection("/smart-links", SmartLink, id_name="smart_link_id")
 
 
 class SmartLinks:
@@ -49,7 +47,7 @@ class SmartLinks:
             An async iterable of ``SmartLink``; nothing is sent until it is iterated.
         """
         params = _list_params(is_active, tags, per_page)
-        return AsyncPaginator(self._session, _PATH, SmartLink, params=params, timeout=timeout)
+        return _SMART_LINKS.list(self._session, params, timeout=timeout)
 
     async def list_page(
         self,
@@ -76,9 +74,8 @@ class SmartLinks:
             APIError: The API refused the call.
             APIConnectionError: The call could not be completed.
         """
-        params = {"page": page, **_list_params(is_active, tags, per_page)}
-        response = await self._session.request("GET", _PATH, params=params, timeout=timeout)
-        return parse_page(response, SmartLink, path=_PATH)
+        params = _list_params(is_active, tags, per_page)
+        return await _SMART_LINKS.list_page(self._session, page, params, timeout=timeout)
 
     async def create(
         self,
@@ -131,16 +128,11 @@ class SmartLinks:
             "show_full_name_field": show_full_name_field,
             "full_name_required": full_name_required,
             "require_gps": require_gps,
-            "tags": builtins.list(tags) if tags is not None else None,
+            "tags": string_list(tags, name="tags"),
         }
-        response = await self._session.request(
-            "POST",
-            _PATH,
-            json=body(fields, extra),
-            timeout=timeout,
-            idempotency_key=idempotency_key,
+        return await _SMART_LINKS.create(
+            self._session, fields, extra, idempotency_key=idempotency_key, timeout=timeout
         )
-        return structure_response(response, SmartLink, method="POST", path=_PATH)
 
     async def get(self, smart_link_id: str, *, timeout: float | None = None) -> SmartLink:
         """Fetch one smart link.
@@ -158,9 +150,7 @@ class SmartLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(smart_link_id)
-        response = await self._session.request("GET", path, timeout=timeout)
-        return structure_response(response, SmartLink, method="GET", path=path)
+        return await _SMART_LINKS.get(self._session, smart_link_id, timeout=timeout)
 
     async def update(
         self, smart_link_id: str, *, timeout: float | None = None, **fields: Any
@@ -184,11 +174,9 @@ class SmartLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(smart_link_id)
-        if not fields:
-            raise ValueError("update() needs at least one field to change")
-        response = await self._session.request("PUT", path, json=fields, timeout=timeout)
-        return structure_response(response, SmartLink, method="PUT", path=path)
+        return await _SMART_LINKS.update(
+            self._session, smart_link_id, fields, method="PUT", timeout=timeout
+        )
 
     async def archive(self, smart_link_id: str, *, timeout: float | None = None) -> SmartLink:
         """Archive a smart link (``DELETE /smart-links/{id}``): it stops taking uploads.
@@ -206,9 +194,8 @@ class SmartLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(smart_link_id)
-        response = await self._session.request("DELETE", path, timeout=timeout)
-        return structure_response(response, SmartLink, method="DELETE", path=path)
+        path = _SMART_LINKS.item_path(smart_link_id)
+        return await request_model(self._session, "DELETE", path, SmartLink, timeout=timeout)
 
     async def submissions(
         self, smart_link_id: str, *, timeout: float | None = None
@@ -228,9 +215,7 @@ class SmartLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_item_path(smart_link_id)}/submissions"
-        paginator = AsyncPaginator(self._session, path, Submission, timeout=timeout)
-        return [submission async for submission in paginator]
+        return await _SMART_LINKS.submissions(self._session, smart_link_id, timeout=timeout)
 
     async def download_urls(
         self, smart_link_id: str, *, timeout: float | None = None
@@ -250,9 +235,7 @@ class SmartLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_item_path(smart_link_id)}/download-urls"
-        response = await self._session.request("GET", path, timeout=timeout)
-        return download_urls(response, path=path)
+        return await _SMART_LINKS.download_urls(self._session, smart_link_id, timeout=timeout)
 
     async def qrcode(self, smart_link_id: str, *, timeout: float | None = None) -> str:
         """The URL of a QR code image that opens the smart link.
@@ -270,13 +253,7 @@ class SmartLinks:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_item_path(smart_link_id)}/qrcode"
-        response = await self._session.request("GET", path, timeout=timeout)
-        return qrcode_url(response, path=path)
-
-
-def _item_path(smart_link_id: str) -> str:
-    return f"{_PATH}/{validate_id(smart_link_id, name='smart_link_id')}"
+        return await _SMART_LINKS.qrcode(self._session, smart_link_id, timeout=timeout)
 
 
 def _list_params(
@@ -284,6 +261,6 @@ def _list_params(
 ) -> dict[str, Any]:
     return {
         "is_active": is_active,
-        "tags": list(tags) if tags is not None else None,
+        "tags": string_list(tags, name="tags"),
         "per_page": per_page,
     }

@@ -6,18 +6,16 @@ import builtins
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._converter import structure_response
-from .._ids import validate_id
-from .._pagination import AsyncPaginator, Page, parse_page
+from .._pagination import AsyncPaginator, Page
 from ..models import WebhookEndpoint, WebhookEventInfo, WebhookTestResult
-from ._common import body
+from ._common import Collection, request_all, request_model, string_list
 
 if TYPE_CHECKING:
     from .._session import Session
 
 __all__ = ["WebhookEndpoints"]
 
-_PATH = "/webhooks"
+_WEBHOOKS = Collection("/webhooks", WebhookEndpoint, id_name="webhook_id")
 
 
 class WebhookEndpoints:
@@ -41,8 +39,7 @@ class WebhookEndpoints:
         Returns:
             An async iterable of ``WebhookEndpoint``; nothing is sent until it is iterated.
         """
-        params = {"per_page": per_page}
-        return AsyncPaginator(self._session, _PATH, WebhookEndpoint, params=params, timeout=timeout)
+        return _WEBHOOKS.list(self._session, {"per_page": per_page}, timeout=timeout)
 
     async def list_page(
         self, *, page: int = 1, per_page: int | None = None, timeout: float | None = None
@@ -61,9 +58,8 @@ class WebhookEndpoints:
             APIError: The API refused the call.
             APIConnectionError: The call could not be completed.
         """
-        params = {"page": page, "per_page": per_page}
-        response = await self._session.request("GET", _PATH, params=params, timeout=timeout)
-        return parse_page(response, WebhookEndpoint, path=_PATH)
+        params = {"per_page": per_page}
+        return await _WEBHOOKS.list_page(self._session, page, params, timeout=timeout)
 
     async def create(
         self,
@@ -95,17 +91,14 @@ class WebhookEndpoints:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        if isinstance(events, str):
-            raise TypeError("events must be a list of event names, not one string")
-        fields = {"url": url, "events": builtins.list(events), "description": description}
-        response = await self._session.request(
-            "POST",
-            _PATH,
-            json=body(fields, extra),
-            timeout=timeout,
-            idempotency_key=idempotency_key,
+        fields = {
+            "url": url,
+            "events": string_list(events, name="events"),
+            "description": description,
+        }
+        return await _WEBHOOKS.create(
+            self._session, fields, extra, idempotency_key=idempotency_key, timeout=timeout
         )
-        return structure_response(response, WebhookEndpoint, method="POST", path=_PATH)
 
     async def get(self, webhook_id: str, *, timeout: float | None = None) -> WebhookEndpoint:
         """Fetch one webhook endpoint (without its secret).
@@ -123,9 +116,7 @@ class WebhookEndpoints:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(webhook_id)
-        response = await self._session.request("GET", path, timeout=timeout)
-        return structure_response(response, WebhookEndpoint, method="GET", path=path)
+        return await _WEBHOOKS.get(self._session, webhook_id, timeout=timeout)
 
     async def update(
         self, webhook_id: str, *, timeout: float | None = None, **fields: Any
@@ -149,11 +140,11 @@ class WebhookEndpoints:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = _item_path(webhook_id)
-        if not fields:
-            raise ValueError("update() needs at least one field to change")
-        response = await self._session.request("PATCH", path, json=fields, timeout=timeout)
-        return structure_response(response, WebhookEndpoint, method="PATCH", path=path)
+        if "events" in fields and fields["events"] is not None:
+            fields["events"] = string_list(fields["events"], name="events")
+        return await _WEBHOOKS.update(
+            self._session, webhook_id, fields, method="PATCH", timeout=timeout
+        )
 
     async def delete(self, webhook_id: str, *, timeout: float | None = None) -> None:
         """Delete a webhook endpoint; no more events are delivered to it.
@@ -168,7 +159,7 @@ class WebhookEndpoints:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        await self._session.request("DELETE", _item_path(webhook_id), timeout=timeout)
+        await _WEBHOOKS.delete(self._session, webhook_id, timeout=timeout)
 
     async def test(self, webhook_id: str, *, timeout: float | None = None) -> WebhookTestResult:
         """Send a test event to a webhook endpoint now.
@@ -186,9 +177,8 @@ class WebhookEndpoints:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_item_path(webhook_id)}/test"
-        response = await self._session.request("POST", path, timeout=timeout)
-        return structure_response(response, WebhookTestResult, method="POST", path=path)
+        path = _WEBHOOKS.item_path(webhook_id, "/test")
+        return await request_model(self._session, "POST", path, WebhookTestResult, timeout=timeout)
 
     async def events(self, *, timeout: float | None = None) -> builtins.list[WebhookEventInfo]:
         """The events an endpoint can subscribe to, with their descriptions.
@@ -203,10 +193,5 @@ class WebhookEndpoints:
             APIError: The API refused the call.
             APIConnectionError: The call could not be completed.
         """
-        path = f"{_PATH}/events"
-        paginator = AsyncPaginator(self._session, path, WebhookEventInfo, timeout=timeout)
-        return [event async for event in paginator]
-
-
-def _item_path(webhook_id: str) -> str:
-    return f"{_PATH}/{validate_id(webhook_id, name='webhook_id')}"
+        path = f"{_WEBHOOKS.path}/events"
+        return await request_all(self._session, path, WebhookEventInfo, timeout=timeout)
