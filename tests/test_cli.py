@@ -14,8 +14,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.conftest import require_binary
 from visiono_async import VisionoClient, __version__
 from visiono_async.cli import build_parser
+from visiono_async.testing import sample_jpeg
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -102,6 +104,50 @@ class TestEmulatorCommand:
         proc.send_signal(signal.SIGINT)
         code = await anyio.to_thread.run_sync(lambda: proc.wait(timeout=15))
         assert code in (0, 130)
+
+    async def test_photos_behind_nginx(self) -> None:
+        """``--storage nginx`` serves download URLs from a real nginx with secure_link."""
+        require_binary("nginx")
+        port = free_port()
+        async with await anyio.open_process(
+            [
+                sys.executable,
+                "-m",
+                "visiono_async",
+                "emulator",
+                "--port",
+                str(port),
+                "--storage",
+                "nginx",
+            ],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        ) as proc:
+            assert proc.stdout is not None
+            text = ""
+            async for chunk in proc.stdout:
+                text += chunk.decode()
+                if "VISIONO_API_KEY=" in text and text.endswith("\n"):
+                    break
+            key = re.search(r"VISIONO_API_KEY=(\S+)", text)
+            assert key is not None
+            base = f"http://127.0.0.1:{port}/api/v1"
+            async with VisionoClient(api_key=key.group(1), base_url=base) as client:
+                pr = await client.photo_requests.create(instructions="nginx")
+                photo = sample_jpeg(40_000, seed=3)
+                async with client.http.post(
+                    f"http://127.0.0.1:{port}/_emulator/photo-requests/{pr.id}/submissions",
+                    data=photo,
+                ) as resp:
+                    assert 201 == resp.status
+                urls = await client.photo_requests.download_urls(pr.id)
+                url = urls.submissions[0].download_url
+                assert f":{port}/" not in url  # served by nginx, not by the emulator
+                assert "md5=" in url
+                async with client.http.get(url) as resp:
+                    assert 200 == resp.status
+                    assert photo == await resp.read()
+            proc.send_signal(signal.SIGINT)
+            assert (await proc.wait()) in (0, 130)
 
     def test_port_in_use_is_a_clear_error(self) -> None:
         """A port that is taken makes the command fail with a message, not hang."""

@@ -30,14 +30,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--rate-limit-per-hour", type=int, default=1000, help="API calls per hour (default 1000)"
     )
+    parser.add_argument(
+        "--storage",
+        choices=["memory", "nginx"],
+        default="memory",
+        help="serve photos from the emulator itself (memory) or from a real nginx with secure_link",
+    )
     parser.set_defaults(func=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted."""
-    from ..testing import VisionoEmulator
+    from ..testing import NginxStorage, NginxStorageError, VisionoEmulator
 
     emu = VisionoEmulator(
+        storage=NginxStorage() if args.storage == "nginx" else None,
         host=args.host,
         port=args.port,
         rate_limit_per_minute=args.rate_limit_per_minute,
@@ -45,6 +52,9 @@ async def run(args: argparse.Namespace) -> int:
     )
     try:
         await emu.start()
+    except NginxStorageError as exc:
+        print(f"visiono emulator: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"visiono emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",

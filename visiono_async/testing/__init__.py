@@ -16,6 +16,8 @@ from ._emulator import VisionoEmulator as VisionoEmulator
 from ._emulator import serve as serve
 from ._faults import FaultInjector as FaultInjector
 from ._jpeg import sample_jpeg as sample_jpeg
+from ._nginx import NginxStorage as NginxStorage
+from ._nginx import NginxStorageError as NginxStorageError
 from ._recording import RecordedRequest as RecordedRequest
 from ._storage import PhotoStorage as PhotoStorage
 from ._webhooks import Delivery as Delivery
@@ -25,6 +27,8 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "FaultInjector",
+    "NginxStorage",
+    "NginxStorageError",
     "PhotoStorage",
     "RecordedRequest",
     "VisionoEmulator",

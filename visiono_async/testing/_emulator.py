@@ -13,6 +13,7 @@ from ._app import build_app
 from ._backend import Backend
 from ._faults import FaultInjector
 from ._recording import RecordedRequest
+from ._routes_control import add_control_routes
 from ._storage import PhotoStorage
 from ._webhooks import Delivery
 
@@ -90,9 +91,9 @@ class VisionoEmulator:
             raise
 
     async def _serve(self) -> web.AppRunner:
-        runner = web.AppRunner(
-            build_app(self._backend), access_log=None, handle_signals=False, shutdown_timeout=0.5
-        )
+        app = build_app(self._backend)
+        add_control_routes(app, self)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._host, self._port)
