@@ -12,6 +12,7 @@ Prints one JSON line: ``elapsed`` (client creation to report, timed here, import
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import resource
 import sys
@@ -26,6 +27,9 @@ import anyio  # noqa: E402
 
 from visiono_async import VisionoClient  # noqa: E402
 from visiono_async.download import archive  # noqa: E402
+
+# Run the way the `visiono` CLI runs: on uvloop when it is installed.
+LOOP = {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
 
 
 async def run(job: dict[str, Any], dest: Path, options: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +74,7 @@ def main() -> None:
 
         sampler = Profiler(interval=0.0005, async_mode="disabled")
         sampler.start()
-        result = anyio.run(run, job, Path(args.dest), options)
+        result = anyio.run(run, job, Path(args.dest), options, backend_options=LOOP)
         sampler.stop()
         Path(args.pyinstrument).write_text(
             sampler.output_text(unicode=True, color=False, show_all=False)
@@ -81,10 +85,12 @@ def main() -> None:
         # CPU time of the event-loop thread: what other processes on a busy machine do (or
         # the worker threads writing files) does not show up as time spent in a syscall.
         profiler = cProfile.Profile(time.thread_time)
-        result = profiler.runcall(anyio.run, run, job, Path(args.dest), options)
+        result = profiler.runcall(
+            anyio.run, run, job, Path(args.dest), options, backend_options=LOOP
+        )
         profiler.dump_stats(args.profile)
     else:
-        result = anyio.run(run, job, Path(args.dest), options)
+        result = anyio.run(run, job, Path(args.dest), options, backend_options=LOOP)
     result["max_rss_mib"] = peak_rss_mib()
     result["ru_maxrss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from archive_helpers import files_under, seed
 
-from visiono_async.cli import build_parser
+from visiono_async.cli import _backend_options, build_parser, main
 
 
 def parse(*argv: str) -> Any:
@@ -112,3 +114,48 @@ class TestArchiveCommand:
             args.variant,
         )
         assert "{submission_id}{ext}" == args.template
+
+
+class TestEventLoop:
+    def test_uvloop_when_installed(self) -> None:
+        """The command runs on uvloop when it can be imported."""
+        pytest.importorskip("uvloop")
+        assert {"use_uvloop": True} == _backend_options()
+
+    def test_asyncio_without_uvloop(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without uvloop the command runs on the standard asyncio loop."""
+        monkeypatch.setitem(sys.modules, "uvloop", None)
+        assert {} == _backend_options()
+
+    @pytest.mark.parametrize("uvloop", [True, False], ids=["uvloop", "asyncio"])
+    async def test_archive_command_on_either_loop(
+        self,
+        client: Any,
+        emulator: Any,
+        api_key: str,
+        dest: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        uvloop: bool,
+    ) -> None:
+        """``visiono archive`` archives everything on whichever loop it runs."""
+        if uvloop:
+            pytest.importorskip("uvloop")
+        else:
+            monkeypatch.setitem(sys.modules, "uvloop", None)
+        seeded = await seed(client, emulator, 3)
+        argv = [
+            "archive",
+            str(dest),
+            "--photo-request",
+            seeded.photo_request_id,
+            "--api-key",
+            api_key,
+            "--base-url",
+            emulator.base_url,
+            "--quiet",
+        ]
+
+        code = await anyio.to_thread.run_sync(main, argv)
+
+        assert 0 == code
+        assert set(seeded.photos.values()) == set(files_under(dest).values())

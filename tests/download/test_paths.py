@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from visiono_async.download import DEFAULT_TEMPLATE, render_path, sanitize_component
-from visiono_async.download._paths import MAX_COMPONENT_BYTES, extension_for, is_inside
+from visiono_async.download._paths import (
+    MAX_COMPONENT_BYTES,
+    extension_for,
+    is_inside,
+    template_fields,
+)
 
 hostile_text = st.one_of(
     st.text(),
@@ -137,6 +142,33 @@ class TestRenderPath:
     def test_bogus_extension_is_dropped(self) -> None:
         """``ext`` must look like an extension."""
         assert "a" == render_path("a{ext}", {"ext": "/../../etc"})
+
+
+class TestTemplateFields:
+    def test_each_call_returns_a_set_of_its_own(self) -> None:
+        """Changing the returned set does not change what the next call (or a render) sees."""
+        first = template_fields(DEFAULT_TEMPLATE)
+        first.add("surprise")
+
+        assert {"photo_request_id", "item_id", "submission_id", "ext"} == template_fields(
+            DEFAULT_TEMPLATE
+        )
+        assert "pr_1/pri_2_ps_3.jpg" == render_path(
+            DEFAULT_TEMPLATE,
+            {
+                "photo_request_id": "pr_1",
+                "item_id": "pri_2",
+                "submission_id": "ps_3",
+                "ext": ".jpg",
+            },
+        )
+
+    @pytest.mark.parametrize("template", ["{a.b}", "{0}", "{", "{a[0]}"])
+    def test_a_bad_template_fails_every_time(self, template: str) -> None:
+        """Rejections are not remembered as successes."""
+        for _ in range(2):
+            with pytest.raises(ValueError, match="invalid naming template"):
+                template_fields(template)
 
 
 class TestIsInside:

@@ -65,6 +65,29 @@ class TestRichProgress:
         progress.close()
         assert "2/2 files (1 failed)" in out.getvalue()
 
+    def test_bursts_are_coalesced_and_the_end_is_shown(self) -> None:
+        """Thousands of file events redraw the bar a few times; the final count shows."""
+        out = io.StringIO()
+        progress = RichProgress(out)
+        bar = progress._progress
+        updates = 0
+        update = bar.update
+
+        def counting_update(*args: object, **kwargs: object) -> None:
+            nonlocal updates
+            updates += 1
+            update(*args, **kwargs)  # type: ignore[arg-type]
+
+        bar.update = counting_update  # type: ignore[method-assign]
+        total = 3000
+        for n in range(1, total + 1):
+            progress(ProgressEvent("file_done", files_total=total, files_done=n, bytes_done=n))
+        progress(ProgressEvent("finished", files_total=total, files_done=total))
+        progress.close()
+
+        assert updates < 100
+        assert f"{total}/{total} files" in out.getvalue()
+
 
 def test_terminal_progress_is_plain_off_a_terminal() -> None:
     """Pipes and logs get plain lines."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -39,6 +40,17 @@ def _register_archive(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     _archive.register(subparsers)
 
 
+def _backend_options() -> dict[str, object]:
+    """How the command runs its event loop: on uvloop when it is installed.
+
+    A program that imports the library keeps its own loop; the command owns its process, and
+    an archive of many small files is bound by the event loop, which uvloop runs faster.
+    """
+    if importlib.util.find_spec("uvloop") is None:
+        return {}
+    return {"use_uvloop": True}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
@@ -50,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream=sys.stderr,
         )
     try:
-        code: int = anyio.run(args.func, args)
+        code: int = anyio.run(args.func, args, backend_options=_backend_options())
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ archived the same way through a custom ``Source``.
 from __future__ import annotations
 
 from ._fetch import FetchSettings as FetchSettings
+from ._fetch import TempFile as TempFile
 from ._manifest import ManifestEntry as ManifestEntry
 from ._manifest import read_manifest as read_manifest
 from ._paths import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
@@ -51,6 +52,7 @@ __all__ = [
     "RichProgress",
     "SignedURLSource",
     "Source",
+    "TempFile",
     "Variant",
     "VisionoBatch",
     "VisionoSource",

@@ -2,7 +2,8 @@
 
 The hot path is built for throughput: the body is read in large chunks, each chunk is
 written and hashed in the same worker-thread hop, and a small body (one chunk) costs a
-single hop from opening the temp file to the final ``os.replace``. Failures of any kind,
+single job from opening the temp file to the final ``os.replace``; those last jobs of
+every file run grouped in one thread (see ``_threads``). Failures of any kind,
 cancellation included, remove the temp file; nothing partial ever sits under a final name.
 """
 
@@ -10,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
+import itertools
 import json
 import os
 import random
+import secrets
 import time
-import uuid
-from collections.abc import Callable
-from typing import BinaryIO
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Protocol
 
 import aiohttp
 import anyio
@@ -27,6 +30,7 @@ from .._exceptions import DownloadError
 from ._paths import PathOutsideDestinationError, is_inside
 from ._refresh import BatchURLs, RefreshesExhausted
 from ._source import RemoteFile
+from ._threads import IOThreads
 from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "FetchResult",
     "FetchSettings",
     "Target",
+    "TempFile",
     "fetch_file",
     "redact_url",
 ]
@@ -57,8 +62,85 @@ _WRITE_ERRNOS = {
 }
 
 
-def _default_opener(path: str) -> BinaryIO:
-    return open(path, "xb")
+class TempFile(Protocol):
+    """What the pipeline needs of an open temp file; a binary file object has it all."""
+
+    def write(self, data: bytes | memoryview, /) -> int:
+        """Write some of ``data``; return how much."""
+        ...
+
+    def flush(self) -> None:
+        """Hand buffered bytes to the OS."""
+        ...
+
+    def fileno(self) -> int:
+        """The OS file descriptor (for ``fsync``)."""
+        ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        """Move the write position."""
+        ...
+
+    def truncate(self, size: int | None = None, /) -> int:
+        """Cut the file at ``size`` (the current position by default)."""
+        ...
+
+    def close(self) -> None:
+        """Close the file."""
+        ...
+
+
+class _RawFile:
+    """A temp file written with plain ``os`` calls, one syscall per operation.
+
+    Every syscall releases the GIL and must win it back, which costs a thread wake-up
+    while the event loop is busy: ``open()`` spends three of them (open, fstat and a
+    terminal check) where ``os.open`` spends one, and chunks are large enough that a
+    buffer would only add a copy.
+    """
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, _CREATE_FLAGS, 0o666)
+
+    def write(self, data: bytes | memoryview, /) -> int:
+        return os.write(self._fd, data)
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def seek(self, offset: int, whence: int = 0, /) -> int:
+        return os.lseek(self._fd, offset, whence)
+
+    def truncate(self, size: int | None = None, /) -> int:
+        if size is None:
+            size = os.lseek(self._fd, 0, os.SEEK_CUR)
+        os.ftruncate(self._fd, size)
+        return size
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def _default_opener(path: str) -> TempFile:
+    return _RawFile(path)
+
+
+def _write_all(fh: TempFile, data: bytes) -> None:
+    written = fh.write(data)
+    if written < len(data):  # a short write: legal, if rare, for an unbuffered file
+        view = memoryview(data)
+        while written < len(data):
+            written += fh.write(view[written:])
 
 
 @attrs.frozen(kw_only=True)
@@ -77,7 +159,8 @@ class FetchSettings:
         connect_timeout: Seconds to establish a connection.
         read_timeout: Seconds without receiving a byte before the attempt fails.
         fsync: ``fsync`` each file before it is renamed into place.
-        opener: Opens a temp file for binary writing (a seam for tests; keep the default).
+        opener: Opens a temp file for binary writing, exclusively (a seam for tests; keep
+            the default). A binary file object, such as ``open(path, "xb")`` returns, will do.
     """
 
     chunk_size: int = 512 * 1024
@@ -89,7 +172,7 @@ class FetchSettings:
     connect_timeout: float = 30.0
     read_timeout: float = 60.0
     fsync: bool = False
-    opener: Callable[[str], BinaryIO] = _default_opener
+    opener: Callable[[str], TempFile] = _default_opener
 
 
 @attrs.frozen
@@ -113,15 +196,19 @@ class FetchResult:
 
 @attrs.define
 class FetchContext:
-    """What every fetch of a run shares."""
+    """What every fetch of a run shares; ``io`` runs the blocking file work."""
 
     http: aiohttp.ClientSession
     root: str
     tmp_dir: str
     settings: FetchSettings
     on_bytes: Callable[[int], None]
+    io: IOThreads
     verified_dirs: set[str] = attrs.field(factory=set)
     timeout: aiohttp.ClientTimeout = attrs.field(init=False)
+    read_bufsize: int = attrs.field(init=False)
+    _names: Iterator[int] = attrs.field(init=False, factory=itertools.count)
+    _prefix: str = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.timeout = aiohttp.ClientTimeout(
@@ -129,6 +216,13 @@ class FetchContext:
             sock_connect=self.settings.connect_timeout,
             sock_read=self.settings.read_timeout,
         )
+        # aiohttp pauses the socket at twice this: a chunk, capped, bounds memory per file.
+        self.read_bufsize = min(self.settings.chunk_size, 1 << 20)
+        self._prefix = os.path.join(self.tmp_dir, f"{secrets.token_hex(4)}-")
+
+    def temp_path(self) -> str:
+        """A fresh temp file path; unique within the run, and random across runs."""
+        return f"{self._prefix}{next(self._names)}.part"
 
 
 def redact_url(url: str) -> str:
@@ -163,19 +257,20 @@ class _Sink:
     def __init__(self, ctx: FetchContext) -> None:
         self._ctx = ctx
         self.path: str | None = None
-        self._fh: BinaryIO | None = None
+        self._fh: TempFile | None = None
         self.hasher = hashlib.sha256()
         self.written = 0
+        self.digest = ""
         self.etag: str | None = None
 
     def write(self, chunks: list[bytes]) -> None:
         fh = self._fh
         if fh is None:
-            self.path = os.path.join(self._ctx.tmp_dir, f"{uuid.uuid4().hex}.part")
+            self.path = self._ctx.temp_path()
             fh = self._fh = self._ctx.settings.opener(self.path)
         update = self.hasher.update
         for chunk in chunks:
-            fh.write(chunk)
+            _write_all(fh, chunk)
             update(chunk)
             self.written += len(chunk)
 
@@ -186,12 +281,23 @@ class _Sink:
         self.hasher = hashlib.sha256()
         self.written = 0
 
-    def finish(self, chunks: list[bytes], rel_path: str, sidecar: bytes | None) -> None:
+    def finish(
+        self,
+        chunks: list[bytes],
+        rel_path: str,
+        sidecar: Callable[[int, str], bytes] | None,
+    ) -> None:
+        """Write the last chunks, then close, rename into place and write the sidecar.
+
+        ``sidecar`` makes the sidecar's content from the file's size and SHA-256.
+        """
         if chunks or self._fh is None:
             self.write(chunks)
         fh = self._fh
         assert fh is not None
         assert self.path is not None
+        self.digest = self.hasher.hexdigest()
+        side_body = sidecar(self.written, self.digest) if sidecar is not None else None
         fh.flush()
         if self._ctx.settings.fsync:
             os.fsync(fh.fileno())
@@ -217,11 +323,11 @@ class _Sink:
         except BaseException:
             self.path = tmp  # still ours to remove
             raise
-        if sidecar is not None:
+        if side_body is not None:
             side_tmp = f"{tmp}.json"
             try:
                 with open(side_tmp, "xb") as side:
-                    side.write(sidecar)
+                    side.write(side_body)
                 os.replace(side_tmp, final + ".json")
             except BaseException:
                 # A file without its promised sidecar counts as failed: take it back.
@@ -280,7 +386,6 @@ def _content_range_start(value: str | None) -> tuple[int, int | None] | None:
 
 async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Target) -> FetchResult:
     """One GET of the file; raises _Retry, _Refresh or _Fail when it does not archive it."""
-    settings = ctx.settings
     headers = {"Accept-Encoding": "identity"}
     resuming = sink.written > 0
     if resuming:
@@ -293,7 +398,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
             file.url,
             headers=headers,
             timeout=ctx.timeout,
-            read_bufsize=min(settings.chunk_size, 1 << 20),
+            read_bufsize=ctx.read_bufsize,
         ) as resp:
             status = resp.status
             if status in _REFRESH_STATUSES:
@@ -301,37 +406,36 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
             if status >= 500 or status in _RETRY_STATUSES:
                 raise _Retry(f"http_{status}", f"HTTP {status}", _retry_after(resp.headers))
             if status == 416 and resuming:
-                await anyio.to_thread.run_sync(sink.restart)
+                await _run_write(ctx, sink.restart)
                 raise _Retry("range_not_satisfiable", "HTTP 416 on resume")
             if status not in (200, 206):
                 raise _Fail(f"http_{status}", f"storage answered HTTP {status}")
+            resp_headers = resp.headers
             total: int | None = resp.content_length
             if status == 206:
-                span = _content_range_start(resp.headers.get("Content-Range"))
+                span = _content_range_start(resp_headers.get("Content-Range"))
                 if not resuming or span is None or span[0] != sink.written:
-                    await anyio.to_thread.run_sync(sink.restart)
+                    await _run_write(ctx, sink.restart)
                     raise _Retry("bad_range", "storage answered a range that does not fit")
                 total = span[1]
             else:
                 if resuming:
-                    await anyio.to_thread.run_sync(sink.restart)
-                etag = resp.headers.get("ETag")
+                    await _run_write(ctx, sink.restart)
+                etag = resp_headers.get("ETag")
                 sink.etag = etag if etag and not etag.startswith("W/") else None
-            problem = content_type_error(resp.headers.get("Content-Type"), file.mime_type)
+            problem = content_type_error(resp_headers.get("Content-Type"), file.mime_type)
             if problem is not None and sink.written == 0:
                 raise _Fail("error_body", problem)
-            size_problem = (
-                None if total is None else check_size(total, size=file.size, size_kb=file.size_kb)
-            )
-            if size_problem is not None:
-                # An error page is the likelier story than a wrong size: say so if it is one.
-                head = b"" if sink.written else await resp.content.read(SNIFF_BYTES)
-                bad = check_content(head, file.mime_type) if head else None
-                if bad is not None and bad[0] == "error_body":
-                    raise _Fail(*bad)
-                raise _Fail("size_mismatch", f"Content-Length: {size_problem}")
-            offset = sink.written
-            return await _stream(ctx, sink, file, target, resp, offset, total)
+            if total is not None:
+                size_problem = check_size(total, size=file.size, size_kb=file.size_kb)
+                if size_problem is not None:
+                    # An error page is the likelier story than a wrong size: say so if so.
+                    head = b"" if sink.written else await resp.content.read(SNIFF_BYTES)
+                    bad = check_content(head, file.mime_type) if head else None
+                    if bad is not None and bad[0] == "error_body":
+                        raise _Fail(*bad)
+                    raise _Fail("size_mismatch", f"Content-Length: {size_problem}")
+            return await _stream(ctx, sink, file, target, resp, total)
     except (_Retry, _Refresh, _Fail):
         raise
     except aiohttp.ClientPayloadError as exc:
@@ -340,67 +444,76 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
         raise _Retry("connection_error", f"{type(exc).__name__}: {exc}") from exc
 
 
+def _check_head(pending: list[bytes], file: RemoteFile) -> None:
+    first = pending[0] if pending else b""
+    head = first if len(first) >= SNIFF_BYTES else b"".join(pending)
+    bad = check_content(head[:SNIFF_BYTES], file.mime_type)
+    if bad is not None:
+        raise _Fail(*bad)
+
+
 async def _stream(
     ctx: FetchContext,
     sink: _Sink,
     file: RemoteFile,
     target: Target,
     resp: aiohttp.ClientResponse,
-    offset: int,
     total: int | None,
 ) -> FetchResult:
-    # readany() hands over aiohttp's buffered chunks without joining (copying) them; they
-    # are written and hashed one by one in a single thread hop per ``chunk_size`` bytes.
+    # Chunks are written and hashed in one thread hop per ``chunk_size`` bytes, and a body
+    # smaller than that in a single hop together with the rename.
     chunk_size = ctx.settings.chunk_size
     readany = resp.content.readany
     pending: list[bytes] = []
     buffered = 0
-    checked = offset > 0
+    checked = sink.written > 0
     while True:
         chunk = await readany()
-        if chunk:
-            pending.append(chunk)
-            buffered += len(chunk)
-        if not checked and (buffered >= SNIFF_BYTES or not chunk):
-            first = pending[0] if pending else b""
-            head = first if len(first) >= SNIFF_BYTES else b"".join(pending)
-            bad = check_content(head[:SNIFF_BYTES], file.mime_type)
-            if bad is not None:
-                raise _Fail(*bad)
-            checked = True
         if not chunk:
             break
+        pending.append(chunk)
+        buffered += len(chunk)
+        if not checked and buffered >= SNIFF_BYTES:
+            _check_head(pending, file)  # an error page fails before anything is written
+            checked = True
         if buffered >= chunk_size:
             chunks, pending = pending, []
-            await _run_write(sink.write, chunks)
+            await _run_write(ctx, sink.write, chunks)
             ctx.on_bytes(buffered)
             buffered = 0
+    if not checked:
+        _check_head(pending, file)
     size = sink.written + buffered
     if total is not None and size != total:
         raise _Retry("body_cut", f"got {size} of {total} bytes")
     problem = check_size(size, size=file.size, size_kb=file.size_kb)
     if problem is not None:
         raise _Fail("size_mismatch", problem)
-    sidecar: bytes | None = None
-    if target.sidecar:
-        digest = sink.hasher.copy()
-        for chunk in pending:
-            digest.update(chunk)
-        sidecar = _sidecar_bytes(file, target.rel_path, size, digest.hexdigest())
-    await _run_write(sink.finish, pending, target.rel_path, sidecar)
+    sidecar = functools.partial(_sidecar_bytes, file, target.rel_path) if target.sidecar else None
+    await _run_finish(ctx, sink.finish, pending, target.rel_path, sidecar)
     ctx.on_bytes(buffered)
     return FetchResult(
         file=file,
         rel_path=target.rel_path,
         bytes=sink.written,
-        sha256=sink.hasher.hexdigest(),
+        sha256=sink.digest,
         mime_type=file.mime_type,
     )
 
 
-async def _run_write(func: Callable[..., None], *args: object) -> None:
+async def _run_write(ctx: FetchContext, func: Callable[..., None], *args: object) -> None:
+    """A chunk's write and hash, in a worker thread of its own (parallel to the others)."""
+    await _translated(ctx.io.run(func, *args))
+
+
+async def _run_finish(ctx: FetchContext, func: Callable[..., None], *args: object) -> None:
+    """A file's last write, close and rename, grouped with the other files' (one thread)."""
+    await _translated(ctx.io.run_grouped(func, *args))
+
+
+async def _translated(job: Awaitable[None]) -> None:
     try:
-        await anyio.to_thread.run_sync(func, *args)
+        await job
     except PathOutsideDestinationError as exc:
         raise _Fail("bad_path", str(exc)) from exc
     except OSError as exc:

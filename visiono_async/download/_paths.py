@@ -7,6 +7,7 @@ safe components, and stays inside the destination.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import posixpath
@@ -158,6 +159,12 @@ def template_fields(template: str) -> set[str]:
         ValueError: The template is not a valid ``str.format`` template of plain field names
             (``{a.b}``, ``{a[0]}``, ``{}`` and unbalanced braces are refused).
     """
+    return set(_parse_template(template))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_template(template: str) -> frozenset[str]:
+    # Cached: a run renders one template for every file.
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
@@ -171,7 +178,7 @@ def template_fields(template: str) -> set[str]:
                 f"invalid naming template {template!r}: {{{name}}} is not a plain field name"
             )
         names.add(name)
-    return names
+    return frozenset(names)
 
 
 def render_path(template: str, fields: Mapping[str, str]) -> str:
@@ -189,13 +196,15 @@ def render_path(template: str, fields: Mapping[str, str]) -> str:
     Returns:
         A relative path such as ``"pr_1/pri_1_ps_1.jpg"``, never empty, never with ``..``.
     """
-    template_fields(template)
     safe = _Fields()
-    for key, value in fields.items():
+    for key in _parse_template(template):
+        value = fields.get(key)
+        if not value:
+            continue
         if key == "ext":
             safe[key] = value if _EXT_RE.match(value) else ""
         else:
-            safe[key] = sanitize_component(value, max_bytes=MAX_COMPONENT_BYTES) if value else ""
+            safe[key] = sanitize_component(value, max_bytes=MAX_COMPONENT_BYTES)
     try:
         rendered = template.format_map(safe)
     except (ValueError, TypeError) as exc:

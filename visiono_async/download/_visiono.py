@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, Literal
 
 from ._paths import mime_for_url
@@ -17,6 +17,7 @@ from ._source import Batch, RemoteFile
 __all__ = ["VisionoBatch", "VisionoSource", "files_from_download_urls"]
 
 Kind = Literal["photo_request", "smart_link"]
+_ALL_VARIANTS = frozenset({"original", "thumbnail"})
 
 
 def _timestamp(value: Any) -> float | None:
@@ -60,7 +61,12 @@ def _float(value: Any) -> float | None:
 
 
 def files_from_download_urls(
-    urls: Any, *, kind: Kind, key: str, requested_at: float
+    urls: Any,
+    *,
+    kind: Kind,
+    key: str,
+    requested_at: float,
+    variants: Collection[str] = _ALL_VARIANTS,
 ) -> list[RemoteFile]:
     """Turn a ``DownloadURLs`` answer into remote files, originals and thumbnails.
 
@@ -69,75 +75,87 @@ def files_from_download_urls(
         kind: Whether ``key`` is a photo request or a smart link id.
         key: The photo request or smart link id the call was made for.
         requested_at: ``time.time()`` when the call was sent (for relative expiry).
+        variants: The variants to return (``"original"``, ``"thumbnail"``); both by default.
 
     Returns:
-        One ``RemoteFile`` per submission and variant.
+        One ``RemoteFile`` per submission and wanted variant.
     """
     expires_at = _expiry(urls, requested_at)
     request_id = getattr(urls, "photo_request_id", None) or (
         key if kind == "photo_request" else None
     )
     link_id = getattr(urls, "smart_link_id", None) or (key if kind == "smart_link" else None)
+    folder = request_id or link_id or ""  # smart link submissions are filed under the link
+    want_original = "original" in variants
+    want_thumbnail = "thumbnail" in variants
     files: list[RemoteFile] = []
     for sub in getattr(urls, "submissions", None) or ():
+        url = getattr(sub, "download_url", None) if want_original else None
+        thumb = getattr(sub, "thumbnail_url", None) if want_thumbnail else None
+        if not url and not thumb:
+            continue
         sub_id = str(sub.id)
         has_gps = getattr(sub, "has_gps_data", None)
         lat = _float(getattr(sub, "gps_latitude", None)) if has_gps is not False else None
         lon = _float(getattr(sub, "gps_longitude", None)) if has_gps is not False else None
         submitted_at = _iso(getattr(sub, "submitted_at", None))
+        item_id = getattr(sub, "item_id", None)
+        unique_value = getattr(sub, "unique_value", None)
+        full_name = getattr(sub, "full_name", None)
+        size_kb = getattr(sub, "file_size_kb", None)
+        mime_type = getattr(sub, "mime_type", None)
         fields = {
-            # Smart link submissions are filed under the link, like a request's.
-            "photo_request_id": request_id or link_id or "",
+            "photo_request_id": folder,
             "smart_link_id": link_id or "",
-            "item_id": getattr(sub, "item_id", None) or "",
+            "item_id": item_id or "",
             "submission_id": sub_id,
-            "unique_value": getattr(sub, "unique_value", None) or "",
-            "full_name": getattr(sub, "full_name", None) or "",
+            "unique_value": unique_value or "",
+            "full_name": full_name or "",
         }
         metadata = {
             "submission_id": sub_id,
             "photo_request_id": request_id,
             "smart_link_id": link_id,
-            "item_id": getattr(sub, "item_id", None),
-            "file_size_kb": getattr(sub, "file_size_kb", None),
-            "mime_type": getattr(sub, "mime_type", None),
+            "item_id": item_id,
+            "file_size_kb": size_kb,
+            "mime_type": mime_type,
             "has_gps_data": has_gps,
             "gps_latitude": lat,
             "gps_longitude": lon,
             "submitted_at": submitted_at,
-            "unique_value": getattr(sub, "unique_value", None),
-            "full_name": getattr(sub, "full_name", None),
+            "unique_value": unique_value,
+            "full_name": full_name,
             "extra": getattr(sub, "extra", None),
         }
-        common: dict[str, Any] = {
-            "expires_at": expires_at,
-            "fields": fields,
-            "metadata": metadata,
-            "latitude": lat,
-            "longitude": lon,
-            "submitted_at": submitted_at,
-        }
-        url = getattr(sub, "download_url", None)
         if url:
             files.append(
                 RemoteFile(
                     id=sub_id,
                     url=str(url),
-                    size_kb=_float(getattr(sub, "file_size_kb", None)),
-                    mime_type=getattr(sub, "mime_type", None),
+                    expires_at=expires_at,
+                    size_kb=_float(size_kb),
+                    mime_type=mime_type,
                     variant="original",
-                    **common,
+                    fields=fields,
+                    metadata=metadata,
+                    latitude=lat,
+                    longitude=lon,
+                    submitted_at=submitted_at,
                 )
             )
-        thumb = getattr(sub, "thumbnail_url", None)
         if thumb:
             files.append(
                 RemoteFile(
                     id=f"{sub_id}:thumbnail",
                     url=str(thumb),
+                    expires_at=expires_at,
                     mime_type=mime_for_url(str(thumb)),
                     variant="thumbnail",
-                    **common,
+                    fields=fields,
+                    metadata=metadata,
+                    latitude=lat,
+                    longitude=lon,
+                    submitted_at=submitted_at,
                 )
             )
     return files
@@ -150,12 +168,16 @@ class VisionoBatch:
         client: The ``VisionoClient``.
         kind: ``"photo_request"`` or ``"smart_link"``.
         key: The photo request or smart link id.
+        variants: The variants to return (``"original"``, ``"thumbnail"``); both by default.
     """
 
-    def __init__(self, client: Any, kind: Kind, key: str) -> None:
+    def __init__(
+        self, client: Any, kind: Kind, key: str, *, variants: Collection[str] = _ALL_VARIANTS
+    ) -> None:
         self._client = client
         self.kind: Kind = kind
         self._key = key
+        self._variants = variants
 
     @property
     def key(self) -> str:
@@ -172,7 +194,11 @@ class VisionoBatch:
         requested_at = time.time()
         urls = await resource.download_urls(self._key)
         return files_from_download_urls(
-            urls, kind=self.kind, key=self._key, requested_at=requested_at
+            urls,
+            kind=self.kind,
+            key=self._key,
+            requested_at=requested_at,
+            variants=self._variants,
         )
 
 
@@ -190,6 +216,8 @@ class VisionoSource:
         created_before: List photo requests created before this.
         is_active: List smart links with this active flag.
         tags: List smart links with these tags.
+        variants: The variants its batches return (``"original"``, ``"thumbnail"``); both
+            by default. ``archive`` passes the ones it was asked for.
     """
 
     def __init__(
@@ -203,8 +231,10 @@ class VisionoSource:
         created_before: dt.datetime | str | None = None,
         is_active: bool | None = None,
         tags: Sequence[str] | None = None,
+        variants: Collection[str] = _ALL_VARIANTS,
     ) -> None:
         self._client = client
+        self._variants = frozenset(variants)
         self._photo_requests = list(photo_requests)
         self._smart_links = list(smart_links)
         self._pr_filters = {
@@ -235,16 +265,21 @@ class VisionoSource:
             for key in ids:
                 if key not in seen:
                     seen.add(key)
-                    yield VisionoBatch(self._client, kind, key)  # type: ignore[arg-type]
+                    yield VisionoBatch(
+                        self._client,
+                        kind,  # type: ignore[arg-type]
+                        key,
+                        variants=self._variants,
+                    )
         if self._list_requests:
             async for request in self._client.photo_requests.list(**self._pr_filters):
                 key = str(request.id)
                 if key not in seen:
                     seen.add(key)
-                    yield VisionoBatch(self._client, "photo_request", key)
+                    yield VisionoBatch(self._client, "photo_request", key, variants=self._variants)
         if self._list_links:
             async for link in self._client.smart_links.list(**self._sl_filters):
                 key = str(link.id)
                 if key not in seen:
                     seen.add(key)
-                    yield VisionoBatch(self._client, "smart_link", key)
+                    yield VisionoBatch(self._client, "smart_link", key, variants=self._variants)

@@ -1,0 +1,206 @@
+"""The pipeline's file-I/O threads: results, errors, grouping and cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import anyio
+import pytest
+
+from visiono_async.download._threads import SLOW_JOB, IOThreads
+
+
+@pytest.fixture
+def io() -> Iterator[IOThreads]:
+    threads = IOThreads(2)
+    yield threads
+    threads.close()
+
+
+class TestRun:
+    async def test_returns_the_result_from_another_thread(self, io: IOThreads) -> None:
+        """The job runs off the event loop's thread and its result comes back."""
+        assert threading.get_ident() != await io.run(threading.get_ident)
+
+    async def test_raises_the_jobs_error(self, io: IOThreads) -> None:
+        """An exception in the job is raised to the caller as itself."""
+        with pytest.raises(OSError, match="disk on fire"):
+            await io.run(_fail, "disk on fire")
+
+    async def test_cancellation_waits_for_the_running_job(self, io: IOThreads) -> None:
+        """A cancelled caller resumes only after its job has finished."""
+        started, release = threading.Event(), threading.Event()
+        finished: list[str] = []
+
+        def job() -> None:
+            started.set()
+            release.wait(5)
+            finished.append("job")
+
+        scope = anyio.CancelScope()
+
+        async def caller() -> None:
+            with scope:
+                try:
+                    await io.run(job)
+                finally:
+                    finished.append("caller")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(caller)
+            await anyio.to_thread.run_sync(started.wait, 5)
+            scope.cancel()
+            await anyio.sleep(0.05)
+            waiting = list(finished)
+            release.set()
+
+        assert [] == waiting
+        assert ["job", "caller"] == finished
+        assert scope.cancelled_caught
+
+
+class TestRunGrouped:
+    async def test_jobs_arriving_together_run_in_order_in_one_thread(self, io: IOThreads) -> None:
+        """Jobs queued while a group runs form the next group, run in arrival order."""
+        gate = threading.Event()
+        ran: list[tuple[int, int]] = []
+
+        def job(n: int) -> int:
+            if n == 0:
+                gate.wait(5)
+            ran.append((n, threading.get_ident()))
+            return n * 10
+
+        results: dict[int, int] = {}
+
+        async def submit(n: int) -> None:
+            results[n] = await io.run_grouped(job, n)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(6):
+                tg.start_soon(submit, n)
+            await anyio.sleep(0.05)  # job 0 holds its group; 1-5 queue up behind it
+            gate.set()
+
+        assert {n: n * 10 for n in range(6)} == results
+        assert list(range(6)) == [n for n, _ in ran]
+        assert 1 == len({ident for n, ident in ran if n > 0})
+
+    async def test_an_error_fails_only_its_own_job(self, io: IOThreads) -> None:
+        """A failing job in a group raises to its caller; the others succeed."""
+        outcomes: dict[str, object] = {}
+
+        async def submit(name: str, fail: bool) -> None:
+            try:
+                outcomes[name] = await io.run_grouped(_fail if fail else str.upper, name)
+            except OSError as exc:
+                outcomes[name] = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(submit, "a", False)
+            tg.start_soon(submit, "b", True)
+            tg.start_soon(submit, "c", False)
+
+        assert "A" == outcomes["a"]
+        assert isinstance(outcomes["b"], OSError)
+        assert "C" == outcomes["c"]
+
+    async def test_cancelled_before_it_starts_the_job_never_runs(self, io: IOThreads) -> None:
+        """A queued job whose caller is cancelled is dropped; the running one completes."""
+        started, release = threading.Event(), threading.Event()
+        ran: list[str] = []
+
+        def blocker() -> None:
+            started.set()
+            release.wait(5)
+            ran.append("blocker")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(io.run_grouped, blocker)
+            await anyio.to_thread.run_sync(started.wait, 5)
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await io.run_grouped(ran.append, "dropped")
+            release.set()
+        await io.run_grouped(ran.append, "after")
+
+        assert ["blocker", "after"] == ran
+
+    async def test_cancellation_waits_for_the_running_group(self, io: IOThreads) -> None:
+        """A caller cancelled while its job runs resumes only after the job finished."""
+        started, release = threading.Event(), threading.Event()
+        finished: list[str] = []
+
+        def job() -> None:
+            started.set()
+            release.wait(5)
+            finished.append("job")
+
+        scope = anyio.CancelScope()
+
+        async def caller() -> None:
+            with scope:
+                try:
+                    await io.run_grouped(job)
+                finally:
+                    finished.append("caller")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(caller)
+            await anyio.to_thread.run_sync(started.wait, 5)
+            scope.cancel()
+            await anyio.sleep(0.05)
+            waiting = list(finished)
+            release.set()
+
+        assert [] == waiting
+        assert ["job", "caller"] == finished
+        assert scope.cancelled_caught
+
+    @pytest.mark.parametrize(
+        ("seconds", "lanes"),
+        [(0.0, 1), (2 * SLOW_JOB + 0.01, 4)],
+        ids=["quick-jobs-one-thread", "slow-jobs-in-parallel"],
+    )
+    async def test_slow_jobs_spread_over_the_threads(self, seconds: float, lanes: int) -> None:
+        """Quick jobs run one at a time; slow ones (a network file system) in parallel."""
+        io = IOThreads(4)
+        lock = threading.Lock()
+        running = peak = 0
+
+        def job() -> None:
+            nonlocal running, peak
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            time.sleep(seconds)
+            with lock:
+                running -= 1
+
+        try:
+            for _ in range(3):  # the pool learns how long a job takes
+                await io.run_grouped(job)
+            peak = 0
+            for _ in range(5):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(8):
+                        tg.start_soon(io.run_grouped, job)
+        finally:
+            io.close()
+
+        assert (lanes == 1) == (1 == peak)
+        assert peak <= lanes
+
+    async def test_after_close_jobs_fail_instead_of_hanging(self) -> None:
+        """Submitting to a closed pool raises rather than waiting forever."""
+        io = IOThreads(1)
+        io.close()
+
+        with anyio.fail_after(5), pytest.raises(RuntimeError):
+            await io.run_grouped(str, "x")
+
+
+def _fail(message: str) -> None:
+    raise OSError(message)
