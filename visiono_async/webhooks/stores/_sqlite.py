@@ -34,6 +34,8 @@ from ._base import (
     namespace_of,
 )
 
+_OPEN_TIMEOUT = 10.0
+
 __all__ = ["SQLiteEventStore"]
 
 T = TypeVar("T")
@@ -105,13 +107,29 @@ class SQLiteEventStore(EventStore):
         if self._closed:
             raise RuntimeError("the SQLiteEventStore is closed")
         if self._conn is None:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 10000")
-            if self._path != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
+            self._conn = self._open()
         return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        # Switching a new database to WAL answers "database is locked" at once, without the
+        # busy timeout, while another process or replica is opening it too; retry briefly.
+        deadline = time.monotonic() + _OPEN_TIMEOUT
+        while True:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(_OPEN_TIMEOUT * 1000)}")
+                if self._path != ":memory:":
+                    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+                    if str(mode).lower() != "wal":
+                        conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(_SCHEMA)
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)  # a worker thread: blocking here does not stall the loop
+                continue
+            return conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def work() -> T:
