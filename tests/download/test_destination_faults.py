@@ -134,7 +134,8 @@ class TestFileSizeLimit:
 
 class TestUnwritable:
     @pytest.mark.skipif(
-        sys.platform == "win32" or os.geteuid() == 0, reason="root ignores permissions"
+        sys.platform == "win32" or os.geteuid() == 0,
+        reason="root ignores permissions (test_unwritable_destination.py covers root with chattr +i)",
     )
     async def test_read_only_destination(self, client: Any, emulator: Any, dest: Path) -> None:
         """A destination without write permission is a clear error before any download."""
