@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, Literal
 
+from .._converter import parse_datetime
 from ._paths import mime_for_url
 from ._source import Batch, RemoteFile
 
@@ -31,7 +32,7 @@ def _timestamp(value: Any) -> float | None:
         return float(value)
     if isinstance(value, str):
         try:
-            return _timestamp(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+            return _timestamp(parse_datetime(value))
         except ValueError:
             return None
     return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
+from .._converter import parse_datetime
+
 __all__ = ["Clock", "isoformat", "parse_iso"]
 
 
@@ -36,10 +38,4 @@ def parse_iso(value: str) -> float:
     Raises:
         ValueError: ``value`` is not ISO 8601.
     """
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+    return parse_datetime(value.strip()).timestamp()
