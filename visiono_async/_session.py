@@ -264,6 +264,11 @@ class Session:
         return self._closed
 
     @property
+    def http_is_callers(self) -> bool:
+        """Whether the aiohttp session was passed in (``http_session=``) rather than made here."""
+        return not self._owns_http
+
+    @property
     def http(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (connection pool). It carries no API key."""
         self._check_open()

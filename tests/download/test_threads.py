@@ -146,6 +146,89 @@ class TestRunGrouped:
             await io.run_grouped(str, "x")
 
 
+class TestRunSmall:
+    @pytest.fixture(autouse=True)
+    def _roomy_limit(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # 10 ms rather than 0.5: a busy machine's scheduling hiccup must not count as slow.
+        monkeypatch.setattr(threads_module, "INLINE_JOB", 0.01)
+
+    async def test_quick_jobs_run_inline(self, io: IOThreads) -> None:
+        """Quick jobs run in the calling thread and keep running there."""
+        for n in range(20):
+            assert threading.get_ident() == await io.run_small(threading.get_ident)
+            assert n * 2 == await io.run_small(int.__mul__, n, 2)
+        assert io.inline
+
+    async def test_a_slow_job_sends_the_next_ones_to_a_thread(self, io: IOThreads) -> None:
+        """Once jobs are slow on average, they run in a worker thread instead."""
+        assert io.inline
+        assert "done" == await io.run_small(_sleep_then, 3 * threads_module.INLINE_JOB, "done")
+        assert not io.inline
+        for _ in range(5):
+            assert threading.get_ident() != await io.run_small(threading.get_ident)
+        assert not io.inline
+
+    async def test_inline_is_tried_again_every_probe_every_jobs(
+        self, io: IOThreads, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After PROBE_EVERY jobs in the lane one runs inline; quick again, they stay inline."""
+        monkeypatch.setattr(threads_module, "PROBE_EVERY", 3)
+        await io.run_small(time.sleep, 3 * threads_module.INLINE_JOB)
+        assert not io.inline
+        here = threading.get_ident()
+
+        ran_here = [here == await io.run_small(threading.get_ident) for _ in range(6)]
+
+        assert [False, False, True, True, True, True] == ran_here
+        assert io.inline
+
+    async def test_a_slow_probe_goes_back_to_the_thread(
+        self, io: IOThreads, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A probe that is still slow sends the jobs after it back to the lane."""
+        monkeypatch.setattr(threads_module, "PROBE_EVERY", 2)
+        slow = 3 * threads_module.INLINE_JOB
+        here = threading.get_ident()
+        ran_here = [here == await io.run_small(_slow_ident, slow) for _ in range(5)]
+        # inline (slow), lane, probe inline (slow), lane, probe inline (slow)
+        assert [True, False, True, False, True] == ran_here
+        assert not io.inline
+
+    async def test_an_inline_jobs_error_is_raised_as_itself(self, io: IOThreads) -> None:
+        """An exception from an inline job reaches the caller unchanged."""
+        error = OSError(28, "No space left on device")
+        where: list[int] = []
+
+        def job() -> None:
+            where.append(threading.get_ident())
+            raise error
+
+        with pytest.raises(OSError, match="No space left") as caught:
+            await io.run_small(job)
+
+        assert caught.value is error
+        assert [threading.get_ident()] == where
+        assert io.inline
+
+    async def test_a_grouped_jobs_error_is_raised_as_itself(self, io: IOThreads) -> None:
+        """The same holds once small jobs run in the lane."""
+        await io.run_small(time.sleep, 3 * threads_module.INLINE_JOB)
+        assert not io.inline
+
+        with pytest.raises(OSError, match="disk on fire"):
+            await io.run_small(_fail, "disk on fire")
+
+
+def _sleep_then(seconds: float, result: object) -> object:
+    time.sleep(seconds)
+    return result
+
+
+def _slow_ident(seconds: float) -> int:
+    time.sleep(seconds)
+    return threading.get_ident()
+
+
 def _fail(message: str) -> None:
     raise OSError(message)
 

@@ -22,11 +22,18 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol
 
-import aiohttp
 import anyio
 import attrs
 
 from .._exceptions import DownloadError
+from ._http import (
+    StorageBodyCut,
+    StorageClient,
+    StorageConnectionError,
+    StorageResponse,
+    TooManyRedirects,
+    UnsupportedEncoding,
+)
 from ._paths import PathOutsideDestinationError, is_inside
 from ._refresh import BatchURLs, RefreshesExhausted
 from ._source import RemoteFile
@@ -47,6 +54,8 @@ __all__ = [
 FATAL_REASONS = frozenset({"disk_full", "destination_not_writable"})
 """Reasons that would fail every following file too: the run stops on them."""
 
+_INLINE_BYTES = 128 * 1024
+"""A file's last write up to this size may run inline (see ``IOThreads.run_small``)."""
 _REFRESH_STATUSES = frozenset({401, 403, 410})
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _WRITE_ERRNOS = {
@@ -198,26 +207,17 @@ class FetchResult:
 class FetchContext:
     """What every fetch of a run shares; ``io`` runs the blocking file work."""
 
-    http: aiohttp.ClientSession
+    http: StorageClient
     root: str
     tmp_dir: str
     settings: FetchSettings
     on_bytes: Callable[[int], None]
     io: IOThreads
     verified_dirs: set[str] = attrs.field(factory=set)
-    timeout: aiohttp.ClientTimeout = attrs.field(init=False)
-    read_bufsize: int = attrs.field(init=False)
     _names: Iterator[int] = attrs.field(init=False, factory=itertools.count)
     _prefix: str = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=self.settings.connect_timeout,
-            sock_read=self.settings.read_timeout,
-        )
-        # aiohttp pauses the socket at twice this: a chunk, capped, bounds memory per file.
-        self.read_bufsize = min(self.settings.chunk_size, 1 << 20)
         self._prefix = os.path.join(self.tmp_dir, f"{secrets.token_hex(4)}-")
 
     def temp_path(self) -> str:
@@ -386,7 +386,7 @@ def _content_range_start(value: str | None) -> tuple[int, int | None] | None:
 
 async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Target) -> FetchResult:
     """One GET of the file; raises _Retry, _Refresh or _Fail when it does not archive it."""
-    headers = {"Accept-Encoding": "identity"}
+    headers: dict[str, str] = {}
     resuming = sink.written > 0
     if resuming:
         headers["Range"] = f"bytes={sink.written}-"
@@ -394,12 +394,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
             # The rest of *this* version, or the whole new one (a 200) if it changed.
             headers["If-Range"] = sink.etag
     try:
-        async with ctx.http.get(
-            file.url,
-            headers=headers,
-            timeout=ctx.timeout,
-            read_bufsize=ctx.read_bufsize,
-        ) as resp:
+        async with ctx.http.get(file.url, headers) as resp:
             status = resp.status
             if status in _REFRESH_STATUSES:
                 raise _Refresh(status)
@@ -430,18 +425,35 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
                 size_problem = check_size(total, size=file.size, size_kb=file.size_kb)
                 if size_problem is not None:
                     # An error page is the likelier story than a wrong size: say so if so.
-                    head = b"" if sink.written else await resp.content.read(SNIFF_BYTES)
-                    bad = check_content(head, file.mime_type) if head else None
+                    head = b"" if sink.written else await resp.read_at_least(SNIFF_BYTES)
+                    bad = check_content(head[:SNIFF_BYTES], file.mime_type) if head else None
                     if bad is not None and bad[0] == "error_body":
                         raise _Fail(*bad)
                     raise _Fail("size_mismatch", f"Content-Length: {size_problem}")
-            return await _stream(ctx, sink, file, target, resp, total)
+            pending, size = await _stream(ctx, sink, file, target, resp, total)
     except (_Retry, _Refresh, _Fail):
         raise
-    except aiohttp.ClientPayloadError as exc:
+    except StorageBodyCut as exc:
         raise _Retry("body_cut", f"body cut off: {exc}") from exc
-    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+    except (StorageConnectionError, TimeoutError) as exc:
         raise _Retry("connection_error", f"{type(exc).__name__}: {exc}") from exc
+    except TooManyRedirects as exc:
+        raise _Fail("too_many_redirects", str(exc)) from exc
+    except UnsupportedEncoding as exc:
+        raise _Fail("bad_encoding", str(exc)) from exc
+    except ValueError as exc:  # a URL the client cannot send (scheme, control characters)
+        raise _Fail("bad_url", str(exc)) from exc
+    # The connection is back in the pool before the last write, close and rename.
+    sidecar = functools.partial(_sidecar_bytes, file, target.rel_path) if target.sidecar else None
+    await _run_finish(ctx, size, sink.finish, pending, target.rel_path, sidecar)
+    ctx.on_bytes(size)
+    return FetchResult(
+        file=file,
+        rel_path=target.rel_path,
+        bytes=sink.written,
+        sha256=sink.digest,
+        mime_type=file.mime_type,
+    )
 
 
 def _check_head(pending: list[bytes], file: RemoteFile) -> None:
@@ -457,22 +469,24 @@ async def _stream(
     sink: _Sink,
     file: RemoteFile,
     target: Target,
-    resp: aiohttp.ClientResponse,
+    resp: StorageResponse,
     total: int | None,
-) -> FetchResult:
+) -> tuple[list[bytes], int]:
+    """Receive the body: verified, all but its last chunks written; returns those last."""
     # Chunks are written and hashed in one thread hop per ``chunk_size`` bytes, and a body
     # smaller than that in a single hop together with the rename.
     chunk_size = ctx.settings.chunk_size
-    readany = resp.content.readany
+    read = resp.read
     pending: list[bytes] = []
     buffered = 0
     checked = sink.written > 0
     while True:
-        chunk = await readany()
-        if not chunk:
+        chunks = await read()
+        if not chunks:
             break
-        pending.append(chunk)
-        buffered += len(chunk)
+        pending.extend(chunks)
+        for chunk in chunks:
+            buffered += len(chunk)
         if not checked and buffered >= SNIFF_BYTES:
             _check_head(pending, file)  # an error page fails before anything is written
             checked = True
@@ -489,16 +503,7 @@ async def _stream(
     problem = check_size(size, size=file.size, size_kb=file.size_kb)
     if problem is not None:
         raise _Fail("size_mismatch", problem)
-    sidecar = functools.partial(_sidecar_bytes, file, target.rel_path) if target.sidecar else None
-    await _run_finish(ctx, sink.finish, pending, target.rel_path, sidecar)
-    ctx.on_bytes(buffered)
-    return FetchResult(
-        file=file,
-        rel_path=target.rel_path,
-        bytes=sink.written,
-        sha256=sink.digest,
-        mime_type=file.mime_type,
-    )
+    return pending, buffered
 
 
 async def _run_write(ctx: FetchContext, func: Callable[..., None], *args: object) -> None:
@@ -506,9 +511,18 @@ async def _run_write(ctx: FetchContext, func: Callable[..., None], *args: object
     await _translated(ctx.io.run(func, *args))
 
 
-async def _run_finish(ctx: FetchContext, func: Callable[..., None], *args: object) -> None:
-    """A file's last write, close and rename, grouped with the other files' (one thread)."""
-    await _translated(ctx.io.run_grouped(func, *args))
+async def _run_finish(
+    ctx: FetchContext, size: int, func: Callable[..., None], *args: object
+) -> None:
+    """A file's last write, close and rename: inline when small and quick, else grouped.
+
+    ``size`` is the bytes still to write. With ``fsync`` the job waits on the disk, so it
+    never runs inline.
+    """
+    if size <= _INLINE_BYTES and not ctx.settings.fsync:
+        await _translated(ctx.io.run_small(func, *args))
+    else:
+        await _translated(ctx.io.run_grouped(func, *args))
 
 
 async def _translated(job: Awaitable[None]) -> None:
