@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import importlib.util
 import random
 import socket
 import ssl
@@ -51,6 +52,24 @@ async def _serve_app(
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     return runner, runner.addresses[0][1]
+
+
+_HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("asyncio", {}), id="asyncio"),
+        pytest.param(
+            ("asyncio", {"use_uvloop": True}),
+            id="uvloop",
+            marks=pytest.mark.skipif(not _HAS_UVLOOP, reason="uvloop is not installed"),
+        ),
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
+    """Both loops the client runs on: asyncio's own, and uvloop (the CLI's)."""
+    return request.param  # type: ignore[no-any-return]
 
 
 def _app() -> web.Application:
