@@ -89,6 +89,12 @@ def sanitize_component(value: str, *, max_bytes: int = MAX_COMPONENT_BYTES) -> s
     Returns:
         A non-empty component without separators.
     """
+    return _sanitize(value, max_bytes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sanitize(value: str, max_bytes: int) -> str:
+    # Cached: the ids of a photo request repeat in every one of its paths.
     if _PLAIN.fullmatch(value) and len(value) <= max_bytes and not _reserved(value):
         return value
     text = unicodedata.normalize("NFC", value)
@@ -204,7 +210,7 @@ def render_path(template: str, fields: Mapping[str, str]) -> str:
         if key == "ext":
             safe[key] = value if _EXT_RE.match(value) else ""
         else:
-            safe[key] = sanitize_component(value, max_bytes=MAX_COMPONENT_BYTES)
+            safe[key] = _sanitize(value, MAX_COMPONENT_BYTES)
     try:
         rendered = template.format_map(safe)
     except (ValueError, TypeError) as exc:
@@ -212,7 +218,7 @@ def render_path(template: str, fields: Mapping[str, str]) -> str:
     parts = [p for p in rendered.replace("\\", "/").split("/") if p not in {"", "."}]
     if not parts:
         parts = ["_"]
-    return "/".join(sanitize_component(p) for p in parts)
+    return "/".join([_sanitize(p, MAX_COMPONENT_BYTES) for p in parts])
 
 
 def is_inside(root: str, path: str) -> bool:
