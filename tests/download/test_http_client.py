@@ -328,6 +328,42 @@ class TestKeepAlive:
 
 
 class TestBrokenAnswers:
+    async def test_too_many_header_bytes(
+        self, serve_raw: Callable[[Handler], Awaitable[str]]
+    ) -> None:
+        headers = b"".join(b"X-Filler-%d: %s\r\n" % (n, b"y" * 1000) for n in range(100))
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await _answer(reader, writer, b"HTTP/1.1 200 OK\r\n" + headers + b"\r\n")
+
+        url = await serve_raw(handler)
+        async with StorageHTTP() as http:
+            with pytest.raises(StorageConnectionError, match="head exceeds"):
+                async with http.get(url):
+                    pass
+
+    async def test_a_header_that_never_ends(
+        self, serve_raw: Callable[[Handler], Awaitable[str]]
+    ) -> None:
+        """A server streaming one endless header value is cut off, not buffered forever."""
+        sent = 0
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal sent
+            await _answer(reader, writer, b"HTTP/1.1 200 OK\r\nX-Endless: ")
+            block = b"z" * 65536
+            while sent < 64 << 20:
+                writer.write(block)
+                await writer.drain()
+                sent += len(block)
+
+        url = await serve_raw(handler)
+        async with StorageHTTP(buffer_limit=256 * 1024) as http:
+            with pytest.raises(StorageConnectionError, match="head exceeds"):
+                async with http.get(url):
+                    pass
+        assert sent < 8 << 20  # refused long before the server's 64 MiB
+
     async def test_body_cut_mid_stream(
         self, serve_raw: Callable[[Handler], Awaitable[str]]
     ) -> None:

@@ -189,6 +189,9 @@ class _Origins:
         return origin, target
 
 
+_MAX_HEAD = 64 * 1024
+"""The most header bytes an answer may have (nginx's default limit is 8 KiB)."""
+
 _OWN_HEADERS = frozenset({"host", "user-agent", "accept-encoding"})
 
 
@@ -238,6 +241,8 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
+        self.head_bytes = 0
+        self.header_bytes = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.headers: _Headers | None = None
         self.keep_alive = False
@@ -263,11 +268,21 @@ class _Connection(asyncio.Protocol):
         if not self.in_flight:
             self._fail(StorageConnectionError("storage sent bytes nobody asked for"))
             return
+        if self.headers is None:
+            # The parser keeps a head until it ends: a server sending headers forever
+            # must not fill the memory.
+            self.head_bytes += len(data)
+            if self.head_bytes > _MAX_HEAD + self.client.buffer_limit:
+                self._fail(StorageConnectionError(f"the answer's head exceeds {_MAX_HEAD} bytes"))
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(StorageConnectionError("storage switched protocols"))
         except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, StorageConnectionError):  # raised by a callback
+                self._fail(exc.__context__)
+                return
             cls = StorageBodyCut if self.headers is not None else StorageConnectionError
             self._fail(cls(f"malformed HTTP answer: {exc}"))
 
@@ -294,6 +309,9 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.raw_headers.append((name, value))
+        self.header_bytes += len(name) + len(value)
+        if self.header_bytes > _MAX_HEAD:
+            raise StorageConnectionError(f"the answer's head exceeds {_MAX_HEAD} bytes")
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
