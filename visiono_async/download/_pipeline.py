@@ -70,7 +70,8 @@ class ArchiveClient(Protocol):
 
     @property
     def http(self) -> aiohttp.ClientSession:
-        """The client's connection pool, used without API credentials for storage."""
+        """The client's aiohttp session: it fetches storage (without API credentials) when
+        the caller supplied it (``http_is_callers`` on ``client.session``)."""
         ...
 
     @property
