@@ -151,6 +151,28 @@ class TestCustomSource:
         assert "signature" not in report.failed[0].message
         assert [] == temp_files(dest)
 
+    @pytest.mark.parametrize(
+        "url",
+        ["ftp://127.0.0.1/photo.jpg", "http://127.0.0.1:99999/photo.jpg", "http:///photo.jpg"],
+        ids=["scheme", "port", "no-host"],
+    )
+    async def test_a_url_no_client_can_fetch_fails_that_file_alone(
+        self, client: Any, emulator: Any, dest: Path, url: str
+    ) -> None:
+        """A provider's unusable URL fails its file as bad_url; the other files arrive."""
+        subs, photos = await signed_files(client, emulator, 1)
+        bad = RemoteFile(id="bad", url=url)
+        good = RemoteFile(id="good", url=subs[0].download_url)
+
+        report = await archive(
+            None, dest, source=SignedURLSource.from_files([bad, good]), backoff=0.01
+        )
+
+        assert 1 == report.downloaded
+        assert [("bad", "bad_url")] == [(f.submission_id, f.reason) for f in report.failed]
+        assert set(photos.values()) == set(files_under(dest).values())
+        assert [] == temp_files(dest)
+
     async def test_urls_close_to_expiry_are_refreshed_before_use(
         self, client: Any, emulator: Any, dest: Path
     ) -> None:

@@ -27,6 +27,7 @@ import attrs
 
 from .._exceptions import DownloadError
 from ._http import (
+    InvalidRequest,
     StorageBodyCut,
     StorageClient,
     StorageConnectionError,
@@ -441,7 +442,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
         raise _Fail("too_many_redirects", str(exc)) from exc
     except UnsupportedEncoding as exc:
         raise _Fail("bad_encoding", str(exc)) from exc
-    except ValueError as exc:  # a URL the client cannot send (scheme, control characters)
+    except InvalidRequest as exc:  # a URL the client cannot send (scheme, control characters)
         raise _Fail("bad_url", str(exc)) from exc
     # The connection is back in the pool before the last write, close and rename.
     sidecar = functools.partial(_sidecar_bytes, file, target.rel_path) if target.sidecar else None

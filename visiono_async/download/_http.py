@@ -18,7 +18,8 @@ wait for the caller, so memory per transfer stays bounded whatever the file size
 
 Errors are few and typed: :class:`StorageConnectionError` (no answer: refused, reset,
 unparseable), :class:`StorageBodyCut` (the answer started, its body did not end),
-:class:`TooManyRedirects`, :class:`UnsupportedEncoding` and ``TimeoutError``.
+:class:`TooManyRedirects`, :class:`UnsupportedEncoding`, :class:`InvalidRequest` (a
+``ValueError``) and ``TimeoutError``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .._version import __version__
 
 __all__ = [
     "AiohttpStorage",
+    "InvalidRequest",
     "StorageBodyCut",
     "StorageClient",
     "StorageConnectionError",
@@ -66,6 +68,10 @@ class StorageConnectionError(ConnectionError):
 
 class StorageBodyCut(ConnectionError):
     """The answer's headers arrived but its body ended early (reset, close, bad framing)."""
+
+
+class InvalidRequest(ValueError):
+    """A URL or header this client will not send (scheme, missing host, CR/LF/NUL)."""
 
 
 class UnsupportedEncoding(Exception):
@@ -132,17 +138,20 @@ class _Origin:
 
 
 def _origin_of(url: str) -> _Origin:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = parts.hostname
+        port = parts.port  # ValueError when out of range or not a number
+        if host and not host.isascii():
+            host = host.encode("idna").decode("ascii")  # UnicodeError is a ValueError
+    except ValueError as exc:
+        raise InvalidRequest(f"not a usable URL: {exc}") from None
     if scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"unsupported URL scheme {parts.scheme!r} (http and https only)")
-    host = parts.hostname
+        raise InvalidRequest(f"unsupported URL scheme {parts.scheme!r} (http and https only)")
     if not host:
-        raise ValueError("the storage URL has no host")
-    port = parts.port or _DEFAULT_PORTS[scheme]
-    if not host.isascii():
-        host = host.encode("idna").decode("ascii")
-    return _Origin(scheme, host, port)
+        raise InvalidRequest("the storage URL has no host")
+    return _Origin(scheme, host, port or _DEFAULT_PORTS[scheme])
 
 
 def _target_of(url: str) -> str:
@@ -165,7 +174,7 @@ class _Origins:
 
     def split(self, url: str) -> tuple[_Origin, str]:
         if "\r" in url or "\n" in url or "\x00" in url:
-            raise ValueError("a storage URL must not contain CR, LF or NUL")
+            raise InvalidRequest("a storage URL must not contain CR, LF or NUL")
         start = url.find("://")
         slash = url.find("/", start + 3) if start > 0 else -1
         if slash > 0:
@@ -202,21 +211,21 @@ def _header_lines(headers: Mapping[str, str]) -> bytes:
     not sent twice.
 
     Raises:
-        ValueError: A name or value holds CR, LF or NUL, or is not Latin-1 text.
+        InvalidRequest: A name or value holds CR, LF or NUL, or is not Latin-1 text.
     """
     if not headers:
         return b"\r\n"
     lines = []
     for name, value in headers.items():
         if any(c in name or c in value for c in "\r\n\x00"):
-            raise ValueError("a header must not contain CR, LF or NUL")
+            raise InvalidRequest("a header must not contain CR, LF or NUL")
         if name.lower() not in _OWN_HEADERS:
             lines.append(f"{name}: {value}\r\n")
     lines.append("\r\n")
     try:
         return "".join(lines).encode("latin-1")
     except UnicodeEncodeError:
-        raise ValueError("a header must be Latin-1 text") from None
+        raise InvalidRequest("a header must be Latin-1 text") from None
 
 
 class _Headers(dict[str, str]):
@@ -607,7 +616,8 @@ class StorageHTTP:
         block before the body's end closes the connection instead of reusing it.
 
         Raises:
-            ValueError: The URL is not http(s), or a URL or header holds CR, LF or NUL.
+            InvalidRequest: The URL is not http(s), or a URL or header holds CR, LF or
+                NUL (a ``ValueError``).
             StorageConnectionError: No answer (connection refused, reset, not HTTP).
             TooManyRedirects: More than ``max_redirects`` redirects.
             TimeoutError: Connecting, or waiting for the answer, took too long.
@@ -770,6 +780,8 @@ class AiohttpStorage:
                 yield _AiohttpResponse(resp)
         except aiohttp.TooManyRedirects as exc:
             raise TooManyRedirects(str(exc)) from exc
+        except aiohttp.InvalidURL as exc:
+            raise InvalidRequest(f"not a usable URL: {exc}") from exc
         except aiohttp.ClientPayloadError as exc:
             raise StorageBodyCut(f"body cut off: {exc}") from exc
         except aiohttp.ClientConnectionError as exc:
