@@ -33,7 +33,9 @@ class TestCtrlC:
     ) -> None:
         """SIGINT mid-run exits 130; the next run downloads only the rest."""
         seeded = await seed(client, emulator, 16)
-        emulator.faults.delay(0.3, path="/storage/")
+        # 8 rounds of 1 s: the run is far from its end when the signal goes out, even on a
+        # machine so busy that noticing the first files takes seconds.
+        emulator.faults.delay(1.0, path="/storage/")
         env = {
             **os.environ,
             "PYTHONPATH": str(Path(visiono_async.__file__).parent.parent),
