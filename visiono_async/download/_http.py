@@ -25,7 +25,6 @@ unparseable), :class:`StorageBodyCut` (the answer started, its body did not end)
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import ssl as ssl_module
 import time
@@ -137,7 +136,8 @@ class _Origin:
         )
 
 
-def _origin_of(url: str) -> _Origin:
+def _parse(url: str) -> tuple[_Origin, str]:
+    """The origin and request target of ``url``, by ``urllib.parse`` (the general case)."""
     try:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -151,15 +151,10 @@ def _origin_of(url: str) -> _Origin:
         raise InvalidRequest(f"unsupported URL scheme {parts.scheme!r} (http and https only)")
     if not host:
         raise InvalidRequest("the storage URL has no host")
-    return _Origin(scheme, host, port or _DEFAULT_PORTS[scheme])
-
-
-def _target_of(url: str) -> str:
-    parts = urlsplit(url)
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
-    return target
+    return _Origin(scheme, host, port or _DEFAULT_PORTS[scheme]), target
 
 
 class _Origins:
@@ -187,12 +182,11 @@ class _Origins:
         if cached is not None:
             origin = cached
         elif not target or "?" in base or "#" in base or "@" in base:
-            origin = _origin_of(url)  # no path, or userinfo: the general parser
-            target = _target_of(url)
+            origin, target = _parse(url)  # no path, or userinfo: the general parser
         else:
             if len(self._cache) >= 256:
                 self._cache.clear()
-            origin = self._cache[base] = _origin_of(base)
+            origin = self._cache[base] = _parse(base)[0]
         if not target.isascii() or " " in target:
             target = quote(target, safe=_SAFE)
         return origin, target
@@ -258,7 +252,7 @@ class _Connection(asyncio.Protocol):
         self.complete = False
         self.error: BaseException | None = None
         self.got_bytes = False
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.chunks: list[bytes] = []
         self.buffered = 0
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
@@ -374,8 +368,7 @@ class _Connection(asyncio.Protocol):
             self.waiter = None
 
     def take(self) -> list[bytes]:
-        chunks = list(self.chunks)
-        self.chunks.clear()
+        chunks, self.chunks = self.chunks, []
         self.buffered = 0
         if self.paused:
             self.paused = False
@@ -804,7 +797,10 @@ class _AiohttpResponse:
         return [chunk] if chunk else []
 
     async def read_at_least(self, n: int) -> bytes:
-        try:
-            return await self._resp.content.read(n)
-        except aiohttp.ClientPayloadError as exc:
-            raise StorageBodyCut(f"body cut off: {exc}") from exc
+        got = bytearray()
+        while len(got) < n:
+            chunks = await self.read()
+            if not chunks:
+                break
+            got += chunks[0]
+        return bytes(got)
