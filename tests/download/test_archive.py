@@ -553,3 +553,39 @@ class TestAPIErrors:
 
         assert 0 == storage_gets(emulator)
         assert [] == temp_files(dest)
+
+
+class TestManifestFlush:
+    async def test_a_periodic_flush_cut_short_by_the_end_of_the_run_is_not_lost(
+        self, client: Any, emulator: Any, dest: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The run ends while a periodic flush waits to write: its rows still reach disk.
+
+        The flush has taken its rows off the pending list when the end of the run cancels
+        the flusher; unless the write is shielded, those files are on disk but not in the
+        manifest (and a re-run would fetch them again).
+        """
+        from visiono_async.download import _manifest, _pipeline
+
+        seeded = await seed(client, emulator, 3)
+        record = _manifest.Manifest.record
+        calls: list[int] = []
+
+        async def slow_first_record(self: Any, results: Any) -> None:
+            calls.append(len(results))
+            if len(calls) == 1:
+                await anyio.sleep(0.3)  # the other files finish, and the run ends, meanwhile
+            await record(self, results)
+
+        monkeypatch.setattr(_pipeline, "_FLUSH_INTERVAL", 0.001)
+        monkeypatch.setattr(_manifest.Manifest, "record", slow_first_record)
+
+        report = await archive(
+            client, dest, photo_requests=[seeded.photo_request_id], concurrency=1
+        )
+
+        assert 3 == report.downloaded
+        assert len(calls) >= 2  # the slow periodic flush, then at least one more
+        entries = await read_manifest(dest)
+        assert sorted(seeded.photos) == sorted(e.submission_id for e in entries)
+        assert {e.path for e in entries} == set(files_under(dest))

@@ -304,7 +304,11 @@ class _Run:
         if not rows:
             return
         try:
-            await self.manifest.record(rows)
+            # Shielded: these rows are no longer pending, and a cancellation landing while
+            # the write waits for its lock (the periodic flush as the run ends) would lose
+            # them, leaving archived files the manifest does not know.
+            with anyio.CancelScope(shield=True):
+                await self.manifest.record(rows)
         except (sqlite3.Error, OSError) as exc:
             full = "full" in str(exc).lower() or getattr(exc, "errno", None) == errno.ENOSPC
             raise ArchiveError(
