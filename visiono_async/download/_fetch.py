@@ -3,12 +3,16 @@
 The hot path is built for throughput: the body is read in large chunks, each chunk is
 written and hashed in the same worker-thread hop, and a small body (one chunk) costs a
 single job from opening the temp file to the final ``os.replace``; those last jobs of
-every file run grouped in one thread (see ``_threads``). Failures of any kind,
-cancellation included, remove the temp file; nothing partial ever sits under a final name.
+every file run inline or grouped in one thread (see ``_threads``). A large body from the
+pipeline's own storage client does not pass through the event loop at all: a stream
+thread moves it from the socket to the file and the hash (``BodyPipe``, ``_Pump``).
+Failures of any kind, cancellation included, remove the temp file; nothing partial ever
+sits under a final name.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import functools
@@ -18,15 +22,17 @@ import json
 import os
 import random
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 import attrs
 
 from .._exceptions import DownloadError
 from ._http import (
+    BodyPipe,
     InvalidRequest,
     StorageBodyCut,
     StorageClient,
@@ -57,6 +63,13 @@ FATAL_REASONS = frozenset({"disk_full", "destination_not_writable"})
 
 _INLINE_BYTES = 128 * 1024
 """A file's last write up to this size may run inline (see ``IOThreads.run_small``)."""
+_PUMP_WAIT = 0.005
+"""Seconds a stream thread waits for storage before the event loop takes over the wait."""
+_PROGRESS_EVERY = 4 << 20
+"""Bytes a stream thread moves between two progress reports to the event loop."""
+_buffers = threading.local()
+
+T = TypeVar("T")
 _REFRESH_STATUSES = frozenset({401, 403, 410})
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _WRITE_ERRNOS = {
@@ -145,7 +158,7 @@ def _default_opener(path: str) -> TempFile:
     return _RawFile(path)
 
 
-def _write_all(fh: TempFile, data: bytes) -> None:
+def _write_all(fh: TempFile, data: bytes | memoryview) -> None:
     written = fh.write(data)
     if written < len(data):  # a short write: legal, if rare, for an unbuffered file
         view = memoryview(data)
@@ -158,7 +171,8 @@ class FetchSettings:
     """Tuning of the per-file fetch.
 
     Attributes:
-        chunk_size: Bytes gathered before each write-and-hash hop to a worker thread.
+        chunk_size: Bytes gathered before each write-and-hash hop to a worker thread, and
+            the size of each stream thread's receive buffer for large bodies.
         max_attempts: Attempts per file for connection errors, resets, cut bodies and 5xx
             (an attempt that made progress is not counted).
         backoff: First retry delay in seconds; doubles per attempt, with jitter.
@@ -275,6 +289,16 @@ class _Sink:
             update(chunk)
             self.written += len(chunk)
 
+    def write_view(self, data: memoryview) -> None:
+        """Write and hash ``data`` (a view of a reused buffer: used before it changes)."""
+        fh = self._fh
+        if fh is None:
+            self.path = self._ctx.temp_path()
+            fh = self._fh = self._ctx.settings.opener(self.path)
+        _write_all(fh, data)
+        self.hasher.update(data)
+        self.written += len(data)
+
     def restart(self) -> None:
         if self._fh is not None:
             self._fh.seek(0)
@@ -346,6 +370,67 @@ class _Sink:
         for leftover in (path, f"{path}.json") if path else ():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
+
+
+class _Pump:
+    """A large body moved from a :class:`BodyPipe` to the temp file and the hash.
+
+    Called in a stream thread; returns ``True`` at the body's end and ``False`` when
+    storage went quiet (the caller waits with ``pipe.readable()`` and calls again). A body
+    cut off is kept in :attr:`cut` rather than raised, so that it is not taken for a write
+    error; the bytes before it are written, for a resume with ``Range``.
+    """
+
+    __slots__ = ("cut", "pipe", "report", "sink", "size", "unreported")
+
+    def __init__(
+        self, sink: _Sink, pipe: BodyPipe, size: int, report: Callable[[int], None]
+    ) -> None:
+        self.sink = sink
+        self.pipe = pipe
+        self.size = size
+        self.report = report
+        self.unreported = 0
+        self.cut: StorageBodyCut | None = None
+
+    def __call__(self) -> bool:
+        sink, pipe = self.sink, self.pipe
+        if pipe.first:
+            first, pipe.first = pipe.first, []
+            sink.write(first)
+            self._count(sum(map(len, first)))
+        view = _buffer(self.size)
+        readinto = pipe.readinto
+        while True:
+            got = 0
+            try:
+                got = readinto(view, _PUMP_WAIT)
+                # Fill the buffer while bytes are there: fewer, larger writes.
+                while 0 < got < len(view) and (more := readinto(view[got:])):
+                    got += more
+            except StorageBodyCut as exc:
+                self.cut = exc  # after writing what did arrive
+            if got:
+                sink.write_view(view[:got])
+                self._count(got)
+            if self.cut is not None:
+                return True
+            if not got:
+                return pipe.remaining == 0
+
+    def _count(self, size: int) -> None:
+        self.unreported += size
+        if self.unreported >= _PROGRESS_EVERY:
+            self.report(self.unreported)
+            self.unreported = 0
+
+
+def _buffer(size: int) -> memoryview:
+    """This thread's reused receive buffer of ``size`` bytes."""
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None or len(view) != size:
+        view = _buffers.view = memoryview(bytearray(size))
+    return view
 
 
 def _sidecar_bytes(file: RemoteFile, rel_path: str, size: int, digest: str) -> bytes:
@@ -446,7 +531,8 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
         raise _Fail("bad_url", str(exc)) from exc
     # The connection is back in the pool before the last write, close and rename.
     sidecar = functools.partial(_sidecar_bytes, file, target.rel_path) if target.sidecar else None
-    await _run_finish(ctx, size, sink.finish, pending, target.rel_path, sidecar)
+    # ``size``: bytes not yet reported; of those, ``pending`` still to write.
+    await _run_finish(ctx, size if pending else 0, sink.finish, pending, target.rel_path, sidecar)
     ctx.on_bytes(size)
     return FetchResult(
         file=file,
@@ -477,10 +563,13 @@ async def _stream(
     # Chunks are written and hashed in one thread hop per ``chunk_size`` bytes, and a body
     # smaller than that in a single hop together with the rename.
     chunk_size = ctx.settings.chunk_size
+    checked = sink.written > 0
+    pipe = await resp.handoff(0 if checked else SNIFF_BYTES)
+    if pipe is not None:
+        return await _stream_in_thread(ctx, sink, file, pipe, total, checked)
     read = resp.read
     pending: list[bytes] = []
     buffered = 0
-    checked = sink.written > 0
     while True:
         chunks = await read()
         if not chunks:
@@ -507,6 +596,44 @@ async def _stream(
     return pending, buffered
 
 
+async def _stream_in_thread(
+    ctx: FetchContext,
+    sink: _Sink,
+    file: RemoteFile,
+    pipe: BodyPipe,
+    total: int | None,
+    checked: bool,
+) -> tuple[list[bytes], int]:
+    """Receive a large body in a stream thread (see ``BodyPipe``); same contract as _stream."""
+    if not checked:
+        _check_head(pipe.first, file)  # an error page fails before anything is written
+    loop = asyncio.get_running_loop()
+    on_bytes = ctx.on_bytes
+
+    def report(size: int) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens
+            loop.call_soon_threadsafe(on_bytes, size)
+
+    pump = _Pump(sink, pipe, ctx.settings.chunk_size, report)
+    try:
+        while not await _translated(ctx.io.run_stream(pump, on_cancel=pipe.abort)):
+            await pipe.readable()
+        if pump.cut is not None:
+            raise pump.cut
+        size = sink.written
+        if total is not None and size != total:
+            raise _Retry("body_cut", f"got {size} of {total} bytes")
+    except BaseException:
+        # Bytes written stay in the temp file (a resume does not fetch them again): they
+        # count, as on the event-loop path.
+        on_bytes(pump.unreported)
+        raise
+    problem = check_size(size, size=file.size, size_kb=file.size_kb)
+    if problem is not None:
+        raise _Fail("size_mismatch", problem)
+    return [], pump.unreported
+
+
 async def _run_write(ctx: FetchContext, func: Callable[..., None], *args: object) -> None:
     """A chunk's write and hash, in a worker thread of its own (parallel to the others)."""
     await _translated(ctx.io.run(func, *args))
@@ -526,9 +653,9 @@ async def _run_finish(
         await _translated(ctx.io.run_grouped(func, *args))
 
 
-async def _translated(job: Awaitable[None]) -> None:
+async def _translated(job: Awaitable[T]) -> T:
     try:
-        await job
+        return await job
     except PathOutsideDestinationError as exc:
         raise _Fail("bad_path", str(exc)) from exc
     except OSError as exc:

@@ -16,6 +16,11 @@ connection, a connect timeout and a read timeout (no byte for that long while th
 waits), and back-pressure: reading from the socket pauses while ``buffer_limit`` bytes
 wait for the caller, so memory per transfer stays bounded whatever the file size.
 
+Large bodies can skip the event loop: with ``handoff_min`` set, a plain-HTTP body of
+known length is held at its first byte and handed to a worker thread as a
+:class:`BodyPipe`, which reads it straight from the socket into a reused buffer (see there
+for why and how the connection stays usable).
+
 Errors are few and typed: :class:`StorageConnectionError` (no answer: refused, reset,
 unparseable), :class:`StorageBodyCut` (the answer started, its body did not end),
 :class:`TooManyRedirects`, :class:`UnsupportedEncoding`, :class:`InvalidRequest` (a
@@ -26,6 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import select
+import socket
 import ssl as ssl_module
 import time
 import zlib
@@ -43,6 +51,7 @@ from .._version import __version__
 
 __all__ = [
     "AiohttpStorage",
+    "BodyPipe",
     "InvalidRequest",
     "StorageBodyCut",
     "StorageClient",
@@ -59,6 +68,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters kept as they are in a request target: everything printable in ASCII but the
 # space (a signed URL's own percent-escapes and reserved characters must not change).
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_CAN_POLL = hasattr(select, "poll")  # not on Windows: bodies are then read in the loop
 
 
 class StorageConnectionError(ConnectionError):
@@ -105,6 +115,14 @@ class StorageResponse(Protocol):
 
     async def read_at_least(self, n: int) -> bytes:
         """At least ``n`` bytes of the body (fewer only when the body is shorter)."""
+        ...
+
+    async def handoff(self, min_first: int = 0) -> BodyPipe | None:
+        """The rest of the body as a :class:`BodyPipe` for a worker thread, or ``None``.
+
+        ``None`` means: read the body with :meth:`read`. The pipe's ``first`` holds at
+        least ``min_first`` body bytes (for a look at the content first).
+        """
         ...
 
 
@@ -259,6 +277,9 @@ class _Connection(asyncio.Protocol):
         self.last_data = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.in_flight = False
+        self.body_bytes = 0
+        self.held = False
+        self.pipe: BodyPipe | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -329,6 +350,8 @@ class _Connection(asyncio.Protocol):
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         self.headers = headers
         self.keep_alive = self.parser.should_keep_alive()
+        if self._can_hand_off(headers):
+            self.hold()  # at once: the loop reads no more of the body than came with the head
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -336,6 +359,7 @@ class _Connection(asyncio.Protocol):
             return
         self.chunks.append(body)
         self.buffered += len(body)
+        self.body_bytes += len(body)
         if self.buffered > self.client.buffer_limit and not self.paused:
             self.paused = True
             assert self.transport is not None
@@ -377,10 +401,36 @@ class _Connection(asyncio.Protocol):
                 self.transport.resume_reading()
         return chunks
 
+    def hold(self) -> None:
+        """Pause reading: the rest of the body may go to a worker thread (BodyPipe)."""
+        self.held = True
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def release_hold(self) -> None:
+        """The body is read here after all: resume reading if only the hold paused it."""
+        self.held = False
+        if self.paused and self.buffered <= self.client.buffer_limit:
+            self.paused = False
+            self.last_data = self.loop.time()
+            if self.transport is not None:
+                self.transport.resume_reading()
+
     def finish(self) -> bool:
         """End the exchange; whether the connection can carry another request."""
         if self.timer is not None:
             self.timer.cancel()
+        pipe = self.pipe
+        if pipe is not None:
+            pipe.close()
+            if pipe.done and not self.closed and self.transport is not None:
+                # The thread read the body to its last byte, never beyond: the connection
+                # is at the start of the next answer, which a fresh parser reads.
+                self.complete = True
+                self.parser = httptools.HttpResponseParser(self)
+                self.paused = False
+                self.transport.resume_reading()
         reusable = (
             self.complete
             and self.keep_alive
@@ -401,6 +451,23 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     # -- internals --------------------------------------------------------------------------
+
+    def _can_hand_off(self, headers: _Headers) -> bool:
+        threshold = self.client.handoff_min
+        if threshold is None or not 200 <= self.status < 300 or self.transport is None:
+            return False
+        if not _CAN_POLL:
+            return False
+        length = headers.get("content-length")
+        return (
+            length is not None
+            and length.isdigit()
+            and int(length) >= threshold
+            and "transfer-encoding" not in headers
+            and (headers.get("content-encoding") or "identity").strip().lower() == "identity"
+            and self.transport.get_extra_info("sslcontext") is None
+            and self.transport.get_extra_info("socket") is not None
+        )
 
     def _framed_by_close(self) -> bool:
         headers = self.headers
@@ -433,6 +500,112 @@ class _Connection(asyncio.Protocol):
             self.timer = self.loop.call_at(when, self._check)
             return
         self._fail(TimeoutError(f"no data from storage for {self.client.read_timeout:g} s"))
+
+
+class BodyPipe:
+    """The rest of a body of known length, for a worker thread to read from the socket.
+
+    Why: a large body read through the event loop costs two copies and a few Python calls
+    per 256 KiB in the loop's thread (the loop's read buffer into ``bytes``, the parser's
+    body slice into ``bytes``), then a thread hop to write and hash it. With two cores
+    shared with the server, that per-chunk work in one thread is what bounds a bulk
+    download of large files. A worker thread that reads straight into a reused buffer,
+    writes it and hashes it runs C calls back to back, each releasing the GIL.
+
+    The connection stays the event loop's: its reading is paused while the body is here,
+    the thread reads from a duplicate of the socket (closing it never closes the
+    connection's) and never past the body's last byte, so the connection can carry the
+    next request once :attr:`done`. While storage is silent the thread does not wait long:
+    :meth:`readinto` returns 0 and the caller waits in the event loop with
+    :meth:`readable`, so a slow server holds no thread.
+
+    Attributes:
+        first: Body bytes that had arrived before the hand-off, in order.
+        remaining: Body bytes still to read from the socket.
+        aborted: :meth:`abort` was called; the connection will not be reused.
+    """
+
+    def __init__(self, fd: int, first: list[bytes], remaining: int, read_timeout: float) -> None:
+        self._sock = socket.socket(fileno=os.dup(fd))
+        # Non-blocking whatever socket.setdefaulttimeout() says: waits go through poll.
+        self._sock.setblocking(False)
+        self._poll = select.poll()
+        self._poll.register(self._sock.fileno(), select.POLLIN)
+        self.first = first
+        self.remaining = remaining
+        self.read_timeout = read_timeout
+        self.aborted = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the whole body was read."""
+        return self.remaining == 0 and not self.aborted
+
+    def readinto(self, view: memoryview, wait: float = 0.0) -> int:
+        """Blocking, in a worker thread: read up to ``len(view)`` body bytes into ``view``.
+
+        Waits up to ``wait`` seconds for bytes to arrive, and returns 0 when none did (or
+        when the body is complete).
+
+        Raises:
+            StorageBodyCut: The connection closed or failed before the body's end, or the
+                pipe was aborted.
+        """
+        want = min(len(view), self.remaining)
+        waited = False
+        while want > 0:
+            if self.aborted:
+                raise StorageBodyCut("the transfer was stopped")
+            try:
+                got = self._sock.recv_into(view, want)
+            except BlockingIOError:
+                if waited or wait <= 0:
+                    return 0
+                waited = True
+                self._poll.poll(wait * 1000)
+                continue
+            except OSError as exc:
+                raise StorageBodyCut(f"connection failed mid-body: {exc}") from exc
+            if got == 0:
+                if self.aborted:
+                    raise StorageBodyCut("the transfer was stopped")
+                raise StorageBodyCut(f"connection closed {self.remaining} bytes before the end")
+            self.remaining -= got
+            return got
+        return 0
+
+    async def readable(self) -> None:
+        """In the event loop: wait until the socket has bytes (or its end) to read.
+
+        Raises:
+            TimeoutError: Nothing arrived for ``read_timeout`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        fd = self._sock.fileno()
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _set_none, ready)
+        try:
+            with anyio.fail_after(self.read_timeout):
+                await ready
+        except TimeoutError:
+            raise TimeoutError(f"no data from storage for {self.read_timeout:g} s") from None
+        finally:
+            loop.remove_reader(fd)
+
+    def abort(self) -> None:
+        """Make a read in progress stop at once (any thread); the connection is dropped."""
+        self.aborted = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Close the duplicate socket (in the event loop, once no thread reads any more)."""
+        self._sock.close()
+
+
+def _set_none(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _Response:
@@ -480,6 +653,8 @@ class _Response:
         ends early and ``TimeoutError`` when storage goes silent.
         """
         conn = self._conn
+        if conn.held:
+            conn.release_hold()
         while True:
             if conn.chunks:
                 chunks = conn.take()
@@ -517,6 +692,45 @@ class _Response:
             got.extend(chunks)
             size += sum(map(len, chunks))
         return b"".join(got)
+
+    async def handoff(self, min_first: int = 0) -> BodyPipe | None:
+        """The rest of the body as a :class:`BodyPipe`, or ``None`` to use :meth:`read`.
+
+        Only a body the connection held back for this (``handoff_min`` of the client: a
+        plain-HTTP body of known length, not encoded) is handed off. When fewer than
+        ``min_first`` of its bytes came with the head, reading resumes until they are
+        here (the read timeout applies), then the body is held again and handed off.
+        """
+        conn = self._conn
+        if conn.held and conn.buffered < min_first:
+            conn.release_hold()
+            while (
+                conn.buffered < min_first
+                and not conn.complete
+                and conn.error is None
+                and not conn.closed
+            ):
+                await conn.wait()
+            conn.hold()
+        if not conn.held or conn.complete or conn.error is not None or conn.closed:
+            return None
+        length = self.content_length
+        transport = conn.transport
+        assert length is not None
+        assert transport is not None
+        first = conn.chunks
+        conn.chunks = []
+        conn.buffered = 0
+        raw = transport.get_extra_info("socket")
+        try:
+            pipe = BodyPipe(raw.fileno(), first, length - conn.body_bytes, conn.client.read_timeout)
+        except OSError:  # no descriptor left for the duplicate (EMFILE): read it here
+            conn.chunks = first + conn.chunks
+            conn.buffered = sum(map(len, conn.chunks))
+            conn.release_hold()
+            return None
+        conn.pipe = pipe
+        return pipe
 
     def _decode(self, chunks: list[bytes]) -> list[bytes]:
         assert self._decoder is not None
@@ -575,6 +789,9 @@ class StorageHTTP:
         idle_timeout: Seconds an idle connection is kept.
         max_redirects: Redirects followed per request.
         ssl: The TLS context for ``https`` URLs (default: the system's trust store).
+        handoff_min: Bodies of at least this many bytes may be handed to a worker thread
+            (:meth:`_Response.handoff`, for plain-HTTP bodies of known length); ``None``:
+            never.
     """
 
     def __init__(
@@ -587,8 +804,10 @@ class StorageHTTP:
         idle_timeout: float = 15.0,
         max_redirects: int = 10,
         ssl: ssl_module.SSLContext | None = None,
+        handoff_min: int | None = None,
     ) -> None:
         self.connect_timeout = connect_timeout
+        self.handoff_min = handoff_min
         self.read_timeout = read_timeout
         self.buffer_limit = buffer_limit
         self.max_idle = max_idle
@@ -795,6 +1014,9 @@ class _AiohttpResponse:
         except aiohttp.ClientPayloadError as exc:
             raise StorageBodyCut(f"body cut off: {exc}") from exc
         return [chunk] if chunk else []
+
+    async def handoff(self, min_first: int = 0) -> BodyPipe | None:
+        return None  # aiohttp owns its socket: the body is read with read()
 
     async def read_at_least(self, n: int) -> bytes:
         got = bytearray()

@@ -63,6 +63,8 @@ _FLUSH_INTERVAL = 0.25
 _FLUSH_ROWS = 512
 _IO_THREADS = 4
 """Worker threads for file work: chunks of large files are written and hashed in parallel."""
+_HANDOFF_BYTES = 256 * 1024
+"""Bodies from this size on are moved from socket to file by a stream thread (BodyPipe)."""
 
 
 class ArchiveClient(Protocol):
@@ -662,6 +664,7 @@ async def _storage_client(
             read_timeout=settings.read_timeout,
             buffer_limit=buffer_limit,
             max_idle=concurrency * 2,
+            handoff_min=_HANDOFF_BYTES,
         )
     )
 

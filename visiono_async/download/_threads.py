@@ -116,6 +116,11 @@ class IOThreads:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="visiono-archive-io"
         )
+        # Streams (a large body moved from socket to file) hold a thread while bytes flow:
+        # a pool of their own, so that they never hold up the short file jobs.
+        self._streams = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="visiono-archive-stream"
+        )
         self._workers = workers
         self._queued: list[_Job[Any]] = []
         self._groups = 0
@@ -168,14 +173,35 @@ class IOThreads:
 
         Cancellation while the job runs is deferred until the job has finished.
         """
+        return await self._submit(self._pool, None, func, args)
+
+    async def run_stream(
+        self, func: Callable[..., T], *args: object, on_cancel: Callable[[], None]
+    ) -> T:
+        """Run a long job ``func(*args)`` in the stream pool; return its result or raise.
+
+        On cancellation ``on_cancel`` is called (from the event loop) to make the job stop
+        soon, and the caller waits for it to end before the cancellation goes on.
+        """
+        return await self._submit(self._streams, on_cancel, func, args)
+
+    async def _submit(
+        self,
+        pool: concurrent.futures.ThreadPoolExecutor,
+        on_cancel: Callable[[], None] | None,
+        func: Callable[..., T],
+        args: tuple[object, ...],
+    ) -> T:
         loop = asyncio.get_running_loop()
-        job = self._pool.submit(func, *args)
+        job = pool.submit(func, *args)
         waiter: asyncio.Future[None] = loop.create_future()
         job.add_done_callback(lambda _job: _wake(loop, waiter))
         try:
             await waiter
         except BaseException:
             if not job.cancel() and not job.done():
+                if on_cancel is not None:
+                    on_cancel()
                 waiter = loop.create_future()
                 job.add_done_callback(lambda _job: _wake(loop, waiter))
                 with anyio.CancelScope(shield=True):
@@ -258,3 +284,4 @@ class IOThreads:
     def close(self) -> None:
         """Stop the threads once their queued jobs are done (every job was awaited)."""
         self._pool.shutdown(wait=True)
+        self._streams.shutdown(wait=True)
