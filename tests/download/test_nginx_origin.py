@@ -204,3 +204,56 @@ class TestRejectedURLs:
             assert {"403"} == statuses
             # Refreshes are coalesced per request: at most the first fetch and three retries.
             assert origin.download_url_calls() <= 2 * 4
+
+
+_OWNER = """
+import sys, time, anyio
+from visiono_async.testing._nginx import NginxStorage
+
+async def main():
+    storage = NginxStorage()
+    await storage.start()
+    print(storage._directory(), flush=True)
+    await anyio.sleep(3600)
+
+anyio.run(main)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_nginx_ends_when_its_owner_is_killed() -> None:
+    """SIGKILL to the process that started NginxStorage: nginx stops too, not orphaned."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    require_binary("nginx")
+    require_binary("setpriv")  # util-linux: what makes nginx end with its owner
+    with subprocess.Popen(
+        [sys.executable, "-c", _OWNER], stdout=subprocess.PIPE, text=True
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            directory = Path(owner.stdout.readline().strip())
+            master = int((directory / "nginx.pid").read_text())
+            assert _alive(master)
+        finally:
+            owner.send_signal(signal.SIGKILL)
+            owner.wait()
+    deadline = time.monotonic() + 10
+    while _alive(master) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(master):  # do not leave it behind for the rest of the run
+        os.kill(master, signal.SIGTERM)
+    assert not _alive(master)
+    shutil.rmtree(directory, ignore_errors=True)
