@@ -62,6 +62,8 @@ class TestFullDisk:
         error = info.value
         assert "disk_full" == error.reason
         assert "No space left" in str(error)
+        # The worker does not start the next queued file once the run is stopping.
+        assert 3 == len([r for r in emulator.requests if "/storage/" in r.path])
         assert error.report is not None
         assert 2 == error.report.downloaded
         assert ["disk_full"] == [f.reason for f in error.report.failed]

@@ -275,6 +275,8 @@ class _Run:
                         return
                 except anyio.EndOfStream:
                     return
+                # A fatal error may have stopped the run since: do not start the job.
+                await anyio.lowlevel.checkpoint_if_cancelled()
                 try:
                     await self._one(job, tg)
                 finally:
