@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
+import pytest
 
 from visiono_async.testing import sample_jpeg
 
@@ -66,3 +69,44 @@ def temp_files(root: Path) -> list[str]:
 def names(folder: Path) -> list[str]:
     """The sorted entry names of a folder."""
     return sorted(os.listdir(folder))
+
+
+BOTH_LOOPS = [
+    pytest.param(("asyncio", {}), id="asyncio"),
+    pytest.param(
+        ("asyncio", {"use_uvloop": True}),
+        id="uvloop",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed"
+        ),
+    ),
+]
+"""``anyio_backend`` params for tests that run on asyncio's loop and on uvloop (the CLI's)."""
+
+
+class Disk:
+    """A shared byte budget: writes past it fail with ENOSPC, like a full file system.
+
+    ``Disk(free).open`` is a ``FetchSettings(opener=...)``.
+    """
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+
+    def open(self, path: str) -> BinaryIO:
+        return _BudgetedFile(open(path, "xb"), self)  # type: ignore[return-value]
+
+
+class _BudgetedFile:
+    def __init__(self, raw: BinaryIO, disk: Disk) -> None:
+        self._raw = raw
+        self._disk = disk
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self._disk.free:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._disk.free -= len(data)
+        return self._raw.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)

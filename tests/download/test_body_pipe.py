@@ -11,8 +11,6 @@ import asyncio
 import errno
 import gzip
 import hashlib
-import importlib.util
-import os
 import random
 import socket
 import ssl
@@ -28,7 +26,7 @@ import attrs
 import pytest
 import trustme
 from aiohttp import web
-from archive_helpers import files_under, seed, temp_files
+from archive_helpers import BOTH_LOOPS, Disk, files_under, seed, temp_files
 
 from visiono_async.download import (
     ArchiveError,
@@ -58,19 +56,8 @@ SMALL = random.Random(5).randbytes(100_000)
 PHOTO = sample_jpeg(1 << 20, seed=11)
 FAST = {"backoff": 0.01}
 
-_HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 
-
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {}), id="asyncio"),
-        pytest.param(
-            ("asyncio", {"use_uvloop": True}),
-            id="uvloop",
-            marks=pytest.mark.skipif(not _HAS_UVLOOP, reason="uvloop is not installed"),
-        ),
-    ]
-)
+@pytest.fixture(params=BOTH_LOOPS)
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     """Both loops the pipe runs on: asyncio's own, and uvloop (the CLI's)."""
     return request.param  # type: ignore[no-any-return]
@@ -1075,7 +1062,7 @@ class TestArchive:
     ) -> None:
         """ENOSPC in the stream thread: disk_full, the run stops, temp files are removed."""
         seeded = await seed(client, emulator, 3, sizes=[600_000] * 3)
-        disk = _Disk(free=900_000)
+        disk = Disk(free=900_000)
 
         with anyio.fail_after(20), pytest.raises(ArchiveError) as info:
             await archive(
@@ -1103,28 +1090,3 @@ class TestArchive:
 
         assert (2, 1, []) == (report.downloaded, report.skipped, report.failed)
         assert set(seeded.photos.values()) == set(files_under(dest).values())
-
-
-class _Disk:
-    """A shared byte budget: writes past it fail with ENOSPC, like a full file system."""
-
-    def __init__(self, free: int) -> None:
-        self.free = free
-
-    def open(self, path: str) -> BinaryIO:
-        return _BudgetedFile(open(path, "xb"), self)  # type: ignore[return-value]
-
-
-class _BudgetedFile:
-    def __init__(self, raw: BinaryIO, disk: _Disk) -> None:
-        self._raw = raw
-        self._disk = disk
-
-    def write(self, data: bytes) -> int:
-        if len(data) > self._disk.free:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self._disk.free -= len(data)
-        return self._raw.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)

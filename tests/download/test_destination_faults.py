@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import anyio
 import pytest
-from archive_helpers import files_under, seed, temp_files
+from archive_helpers import Disk, files_under, seed, temp_files
 
 import visiono_async
 from visiono_async.download import ArchiveError, FetchSettings, archive, read_manifest
-
-
-class _Disk:
-    """A shared byte budget: writes past it fail with ENOSPC, like a full file system."""
-
-    def __init__(self, free: int) -> None:
-        self.free = free
-
-    def open(self, path: str) -> BinaryIO:
-        return _BudgetedFile(open(path, "xb"), self)
-
-
-class _BudgetedFile:
-    def __init__(self, raw: BinaryIO, disk: _Disk) -> None:
-        self._raw = raw
-        self._disk = disk
-
-    def write(self, data: bytes) -> int:
-        if len(data) > self._disk.free:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self._disk.free -= len(data)
-        return self._raw.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)
 
 
 class TestFullDisk:
@@ -48,7 +22,7 @@ class TestFullDisk:
     ) -> None:
         """ENOSPC stops the run with reason disk_full; what was archived stays recorded."""
         seeded = await seed(client, emulator, 6, sizes=[30_000] * 6)
-        disk = _Disk(free=70_000)
+        disk = Disk(free=70_000)
 
         with pytest.raises(ArchiveError) as info:
             await archive(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import importlib.util
 import random
 import socket
 import ssl
@@ -18,6 +17,7 @@ import anyio
 import pytest
 import trustme
 from aiohttp import web
+from archive_helpers import BOTH_LOOPS
 
 from visiono_async.download._http import (
     AiohttpStorage,
@@ -54,19 +54,7 @@ async def _serve_app(
     return runner, runner.addresses[0][1]
 
 
-_HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
-
-
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {}), id="asyncio"),
-        pytest.param(
-            ("asyncio", {"use_uvloop": True}),
-            id="uvloop",
-            marks=pytest.mark.skipif(not _HAS_UVLOOP, reason="uvloop is not installed"),
-        ),
-    ]
-)
+@pytest.fixture(params=BOTH_LOOPS)
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, object]]:
     """Both loops the client runs on: asyncio's own, and uvloop (the CLI's)."""
     return request.param  # type: ignore[no-any-return]
