@@ -275,8 +275,8 @@ class _Run:
                         return
                 except anyio.EndOfStream:
                     return
-                # A fatal error may have stopped the run since: do not start the job.
-                await anyio.lowlevel.checkpoint_if_cancelled()
+                if self.fatal is not None or self.error is not None:
+                    return  # the run is stopping (a fatal file error, a failed stage)
                 try:
                     await self._one(job, tg)
                 finally:
