@@ -31,6 +31,52 @@ async def wait_for_files(dest: Path, count: int) -> None:
     raise AssertionError(f"fewer than {count} photos appeared in {dest}")
 
 
+async def interrupted_cli_archive(
+    dest: Path, base_url: str, api_key: str, photo_request_id: str, *, after_files: int
+) -> int:
+    """``visiono archive`` in a child process, SIGINT once ``after_files`` photos are there.
+
+    Returns the exit code (waited for at most 20 s: the stop must be prompt).
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(visiono_async.__file__).parent.parent),
+        "VISIONO_API_KEY": api_key,
+    }
+    command = [
+        sys.executable, "-m", "visiono_async", "archive", str(dest),
+        "--photo-request", photo_request_id,
+        "--base-url", base_url, "--concurrency", "2", "--quiet",
+    ]  # fmt: skip
+    async with await anyio.open_process(command, env=env) as process:
+        await wait_for_files(dest, after_files)
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(20):
+            return await process.wait()
+
+
+async def assert_stopped_cleanly(dest: Path, photos: dict[str, bytes]) -> int:
+    """No temp file, whole photos only, a manifest that matches; the count recorded."""
+    assert [] == temp_files(dest)
+    first = await read_manifest(dest)
+    on_disk = files_under(dest)
+    assert {e.path for e in first} <= set(on_disk)
+    assert set(on_disk.values()) <= set(photos.values())
+    assert len(on_disk) < len(photos)
+    return len(first)
+
+
+async def assert_resumed(
+    client: Any, dest: Path, photo_request_id: str, before: int, total: int
+) -> None:
+    """A second run downloads just the rest; everything is on disk and recorded."""
+    report = await archive(client, dest, photo_requests=[photo_request_id])
+    assert report.ok
+    assert before == report.skipped
+    assert total == report.skipped + report.downloaded
+    assert total == len(await read_manifest(dest)) == len(files_under(dest))
+
+
 class TestCtrlC:
     async def test_sigint_then_resume(
         self, client: Any, emulator: Any, api_key: str, dest: Path
@@ -40,38 +86,15 @@ class TestCtrlC:
         # 8 rounds of 1 s: the run is far from its end when the signal goes out, even on a
         # machine so busy that noticing the first files takes seconds.
         emulator.faults.delay(1.0, path="/storage/")
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(Path(visiono_async.__file__).parent.parent),
-            "VISIONO_API_KEY": api_key,
-        }
-        command = [
-            sys.executable, "-m", "visiono_async", "archive", str(dest),
-            "--photo-request", seeded.photo_request_id,
-            "--base-url", emulator.base_url, "--concurrency", "2", "--quiet",
-        ]  # fmt: skip
 
-        async with await anyio.open_process(command, env=env) as process:
-            await wait_for_files(dest, 2)
-            process.send_signal(signal.SIGINT)
-            with anyio.fail_after(20):
-                code = await process.wait()
+        code = await interrupted_cli_archive(
+            dest, emulator.base_url, api_key, seeded.photo_request_id, after_files=2
+        )
 
         assert 130 == code
         emulator.faults.clear()
-        assert [] == temp_files(dest)
-        first = await read_manifest(dest)
-        on_disk = files_under(dest)
-        assert {e.path for e in first} <= set(on_disk)
-        assert set(on_disk.values()) <= set(seeded.photos.values())
-        assert len(on_disk) < 16
-
-        report = await archive(client, dest, photo_requests=[seeded.photo_request_id])
-
-        assert report.ok
-        assert len(first) == report.skipped
-        assert 16 == report.skipped + report.downloaded
-        assert 16 == len(await read_manifest(dest)) == len(files_under(dest))
+        before = await assert_stopped_cleanly(dest, seeded.photos)
+        await assert_resumed(client, dest, seeded.photo_request_id, before, 16)
 
     async def test_sigint_while_large_bodies_stream_in_threads(self, dest: Path) -> None:
         """SIGINT while stream threads move large bodies (slow nginx): 130, nothing partial.
@@ -89,34 +112,11 @@ class TestCtrlC:
                 api_key=api_key, base_url=emulator.base_url, rate_limit=None
             ) as client:
                 seeded = await seed(client, emulator, 8, sizes=[600_000] * 8)
-                env = {
-                    **os.environ,
-                    "PYTHONPATH": str(Path(visiono_async.__file__).parent.parent),
-                    "VISIONO_API_KEY": api_key,
-                }
-                command = [
-                    sys.executable, "-m", "visiono_async", "archive", str(dest),
-                    "--photo-request", seeded.photo_request_id,
-                    "--base-url", emulator.base_url, "--concurrency", "2", "--quiet",
-                ]  # fmt: skip
 
-                async with await anyio.open_process(command, env=env) as process:
-                    await wait_for_files(dest, 1)
-                    process.send_signal(signal.SIGINT)
-                    with anyio.fail_after(20):
-                        code = await process.wait()
+                code = await interrupted_cli_archive(
+                    dest, emulator.base_url, api_key, seeded.photo_request_id, after_files=1
+                )
 
                 assert 130 == code
-                assert [] == temp_files(dest)
-                first = await read_manifest(dest)
-                on_disk = files_under(dest)
-                assert {e.path for e in first} <= set(on_disk)
-                assert set(on_disk.values()) <= set(seeded.photos.values())  # whole photos only
-                assert len(on_disk) < 8
-
-                report = await archive(client, dest, photo_requests=[seeded.photo_request_id])
-
-        assert report.ok
-        assert len(first) == report.skipped
-        assert 8 == report.skipped + report.downloaded
-        assert 8 == len(await read_manifest(dest)) == len(files_under(dest))
+                before = await assert_stopped_cleanly(dest, seeded.photos)
+                await assert_resumed(client, dest, seeded.photo_request_id, before, 8)
