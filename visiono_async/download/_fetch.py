@@ -47,6 +47,8 @@ from ._source import RemoteFile
 from ._threads import IOThreads
 from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
 
+T = TypeVar("T")
+
 __all__ = [
     "FATAL_REASONS",
     "FetchContext",
@@ -68,8 +70,7 @@ _PUMP_WAIT = 0.005
 _PROGRESS_EVERY = 4 << 20
 """Bytes a stream thread moves between two progress reports to the event loop."""
 _buffers = threading.local()
-
-T = TypeVar("T")
+"""Each stream thread's receive buffer (see ``_buffer``)."""
 _REFRESH_STATUSES = frozenset({401, 403, 410})
 _RETRY_STATUSES = frozenset({408, 425, 429})
 _WRITE_ERRNOS = {
@@ -279,10 +280,7 @@ class _Sink:
         self.etag: str | None = None
 
     def write(self, chunks: list[bytes]) -> None:
-        fh = self._fh
-        if fh is None:
-            self.path = self._ctx.temp_path()
-            fh = self._fh = self._ctx.settings.opener(self.path)
+        fh = self._fh if self._fh is not None else self._open()
         update = self.hasher.update
         for chunk in chunks:
             _write_all(fh, chunk)
@@ -291,13 +289,14 @@ class _Sink:
 
     def write_view(self, data: memoryview) -> None:
         """Write and hash ``data`` (a view of a reused buffer: used before it changes)."""
-        fh = self._fh
-        if fh is None:
-            self.path = self._ctx.temp_path()
-            fh = self._fh = self._ctx.settings.opener(self.path)
-        _write_all(fh, data)
+        _write_all(self._fh if self._fh is not None else self._open(), data)
         self.hasher.update(data)
         self.written += len(data)
+
+    def _open(self) -> TempFile:
+        self.path = self._ctx.temp_path()
+        fh = self._fh = self._ctx.settings.opener(self.path)
+        return fh
 
     def restart(self) -> None:
         if self._fh is not None:
