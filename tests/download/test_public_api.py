@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 
 import visiono_async.download as download
 
@@ -26,7 +27,12 @@ def test_archive_options_are_keyword_only() -> None:
 
 def test_every_public_name_has_a_docstring() -> None:
     """Docstrings on every public class and function."""
+    checked = 0
     for name in download.__all__:
         obj = getattr(download, name)
+        if isinstance(obj, types.GenericAlias):
+            continue  # a type alias (ProgressCallback): Python 3.10 calls it a class
         if inspect.isclass(obj) or inspect.isfunction(obj):
+            checked += 1
             assert inspect.getdoc(obj), name
+    assert checked >= 20  # the skip above must not swallow the classes and functions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import logging
 import sys
@@ -64,6 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = anyio.run(args.func, args, backend_options=_backend_options())
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except asyncio.CancelledError:
+        # Python 3.10: the runner's Ctrl-C handler cancels the main task, and without
+        # Task.uncancel() it cannot turn that back into KeyboardInterrupt. Nothing else
+        # holds the main task, so a cancellation escaping here is Ctrl-C.
+        if sys.version_info >= (3, 11):
+            raise
         print("interrupted", file=sys.stderr)
         return 130
     return code
