@@ -92,6 +92,9 @@ class NginxStorage:
     Everything nginx needs (configuration, pid file, logs, temp paths, document root) lives in
     a temporary directory that :meth:`aclose` removes.
 
+    With ``certfile`` nginx serves HTTPS (HTTP/1.1 only, no HTTP/2) and :attr:`base_url` and
+    :meth:`signed_url` give ``https://`` URLs; clients must trust the certificate's issuer.
+
     Args:
         binary: The nginx executable; by default ``nginx`` on ``PATH`` or in an ``sbin``
             directory.
@@ -107,6 +110,12 @@ class NginxStorage:
         access_log: Keep an access log at :attr:`access_log_path`, one line per request:
             method, path, status, body bytes sent.
         startup_timeout: Seconds to wait for nginx to accept connections.
+        certfile: A PEM certificate (chain) to serve HTTPS with, leaf first; None (the
+            default) serves plain HTTP. It must be valid for ``host`` (an IP address SAN for
+            ``127.0.0.1``). Read at :meth:`start`, when it is copied into the storage's
+            directory.
+        keyfile: The PEM private key of ``certfile``, unencrypted; None when ``certfile``
+            holds the key too (as for :meth:`ssl.SSLContext.load_cert_chain`).
     """
 
     def __init__(
@@ -121,6 +130,8 @@ class NginxStorage:
         limit_rate: int | None = None,
         access_log: bool = False,
         startup_timeout: float = 10.0,
+        certfile: str | os.PathLike[str] | None = None,
+        keyfile: str | os.PathLike[str] | None = None,
     ) -> None:
         if secret is not None and not _SECRET_RE.fullmatch(secret):
             raise ValueError("secret must be 16-128 characters of A-Za-z0-9_-")
@@ -130,6 +141,8 @@ class NginxStorage:
             raise ValueError(f"limit_rate must be at least 1 byte/s, got {limit_rate}")
         if response_delay < 0:
             raise ValueError(f"response_delay must not be negative, got {response_delay}")
+        if keyfile is not None and certfile is None:
+            raise ValueError("keyfile needs a certfile")
         self._binary = None if binary is None else os.fspath(binary)
         self._host = host
         self._requested_port = port
@@ -139,6 +152,8 @@ class NginxStorage:
         self._limit_rate = limit_rate
         self._access_log = access_log
         self._startup_timeout = startup_timeout
+        self._certfile = None if certfile is None else Path(certfile)
+        self._keyfile = None if keyfile is None else Path(keyfile)
         self._dir: Path | None = None
         self._port: int | None = None
         self._process: anyio.abc.Process | None = None
@@ -162,15 +177,20 @@ class NginxStorage:
         await self.aclose()
 
     @property
+    def scheme(self) -> str:
+        """``https`` when the storage was given a ``certfile``, else ``http``."""
+        return "https" if self._certfile is not None else "http"
+
+    @property
     def base_url(self) -> str:
-        """``http://host:port`` of the running nginx.
+        """``http://host:port`` of the running nginx (``https://`` with a ``certfile``).
 
         Raises:
             RuntimeError: When the storage has not been started.
         """
         if self._port is None:
             raise RuntimeError("NginxStorage is not running: call start() first")
-        return f"http://{self._host}:{self._port}"
+        return f"{self.scheme}://{self._host}:{self._port}"
 
     @property
     def port(self) -> int:
@@ -202,7 +222,9 @@ class NginxStorage:
 
         Raises:
             NginxStorageError: nginx is missing, lacks ``secure_link`` (or the echo module when
-                ``response_delay`` is set), or did not start; the message quotes its error log.
+                ``response_delay`` is set, or the SSL module when ``certfile`` is), the
+                certificate or key cannot be read, or nginx did not start (for instance on a
+                certificate and key that do not match); the message quotes its error log.
             RuntimeError: When already started.
         """
         if self._process is not None:
@@ -212,6 +234,8 @@ class NginxStorage:
         self._dir = Path(tempfile.mkdtemp(prefix="visiono-nginx-"))
         try:
             (self._dir / "root").mkdir()
+            if self._certfile is not None:
+                await anyio.to_thread.run_sync(self._copy_tls_files, self._dir)
             attempts = 1 if self._requested_port else 5
             for attempt in range(attempts):
                 port = self._requested_port or _free_port(self._host)
@@ -306,6 +330,24 @@ class NginxStorage:
             with contextlib.suppress(FileNotFoundError):
                 previous.unlink()
 
+    def _copy_tls_files(self, directory: Path) -> None:
+        """Copy the certificate and key where nginx reads them: no quoting of the user's
+        paths in the configuration, and they may go away once nginx runs."""
+        assert self._certfile is not None
+        tls = directory / "tls"
+        tls.mkdir(mode=0o700)
+        for source, name in (
+            (self._certfile, "cert.pem"),
+            (self._keyfile or self._certfile, "key.pem"),
+        ):
+            try:
+                content = source.read_bytes()
+            except OSError as exc:
+                raise NginxStorageError(f"cannot read {source}: {exc}") from exc
+            fd = os.open(tls / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+
     def _find_binary(self) -> str:
         if self._binary is not None:
             if not os.access(self._binary, os.X_OK):
@@ -327,6 +369,8 @@ class NginxStorage:
         text = (result.stderr + result.stdout).decode("utf-8", "replace")
         if result.returncode != 0:
             raise NginxStorageError(f"{binary} -V failed: {text.strip()[:500]}")
+        if self._certfile is not None and "--with-http_ssl_module" not in text:
+            raise NginxStorageError(f"{binary} was built without the SSL module (certfile)")
         if "--with-http_secure_link_module" not in text:
             raise NginxStorageError(
                 f"{binary} was built without the secure_link module "
@@ -439,6 +483,15 @@ class NginxStorage:
         )
         load = f"load_module {info.echo};" if info.echo else ""
         limit = f"limit_rate {self._limit_rate};" if self._limit_rate else ""
+        listen = f"{self._host}:{port} backlog=4096"
+        tls = ""
+        if self._certfile is not None:
+            # HTTP/1.1 only (no http2): the pipeline's client speaks HTTP/1.1.
+            listen = f"{self._host}:{port} ssl backlog=4096"
+            tls = f"""ssl_certificate {d / "tls" / "cert.pem"};
+        ssl_certificate_key {d / "tls" / "key.pem"};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:visiono_tls:1m;"""
         return f"""{load}
 daemon off;
 master_process on;
@@ -467,7 +520,8 @@ http {{
     keepalive_requests 1000000;
     server_tokens off;
     server {{
-        listen {self._host}:{port} backlog=4096;
+        listen {listen};
+        {tls}
         root {d / "root"};
         {limit}
         location / {{
