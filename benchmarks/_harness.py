@@ -56,6 +56,45 @@ class Result:
     cpu: float = 0.0  # user + system seconds of the tool's process
 
 
+@dataclass(frozen=True)
+class TLS:
+    """PEM files for an HTTPS origin: a throwaway CA and a certificate it issued for loopback."""
+
+    ca_pem: Path
+    certfile: Path
+    keyfile: Path
+
+
+def make_tls(directory: Path) -> TLS:
+    """A new trustme CA and its certificate for 127.0.0.1 / localhost, written to ``directory``.
+
+    trustme is a dev dependency: imported here, so plain-HTTP runs do not need it.
+    """
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    directory.mkdir(parents=True, exist_ok=True)
+    tls = TLS(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    ca.cert_pem.write_to_path(str(tls.ca_pem))
+    leaf.cert_chain_pems[0].write_to_path(str(tls.certfile))
+    for blob in leaf.cert_chain_pems[1:]:
+        blob.write_to_path(str(tls.certfile), append=True)
+    leaf.private_key_pem.write_to_path(str(tls.keyfile))
+    return tls
+
+
+def _env_trusting(cacert: Path | None) -> dict[str, str] | None:
+    """The environment for a Python child that must trust ``cacert`` (None: inherit as is).
+
+    ``ssl.create_default_context()`` loads OpenSSL's default verify paths, which
+    ``SSL_CERT_FILE`` replaces.
+    """
+    if cacert is None:
+        return None
+    return {**os.environ, "SSL_CERT_FILE": str(cacert)}
+
+
 @dataclass
 class Tool:
     """A named way to download a job into a directory; returns its result."""
@@ -86,8 +125,13 @@ def count_files(dest: Path, size: int | None = None) -> tuple[int, int]:
 # -- peers ----------------------------------------------------------------------------------
 
 
-def curl_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) -> Tool:
-    """``curl --parallel --parallel-max N -K config``: one ``url``/``output`` pair per file."""
+def curl_tool(
+    jobs: Sequence[tuple[str, str]], concurrency: int, work: Path, cacert: Path | None = None
+) -> Tool:
+    """``curl --parallel --parallel-max N -K config``: one ``url``/``output`` pair per file.
+
+    ``cacert``: the CA of an HTTPS origin (``--cacert``).
+    """
 
     async def run(dest: Path) -> Result:
         config = work / "curl.conf"
@@ -98,6 +142,8 @@ def curl_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) -> 
             "curl", "--parallel", "--parallel-max", str(concurrency),
             "--silent", "--show-error", "--fail", "-K", str(config),
         ]  # fmt: skip
+        if cacert is not None:
+            command += ["--cacert", str(cacert)]
         started = time.perf_counter()
         await anyio.run_process(command, check=True)
         return Result(time.perf_counter() - started, len(jobs), 0)
@@ -105,8 +151,13 @@ def curl_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) -> 
     return Tool("curl", run)
 
 
-def aria2c_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) -> Tool:
-    """``aria2c -j N -x 1 -i list``: one connection per download, N downloads at a time."""
+def aria2c_tool(
+    jobs: Sequence[tuple[str, str]], concurrency: int, work: Path, cacert: Path | None = None
+) -> Tool:
+    """``aria2c -j N -x 1 -i list``: one connection per download, N downloads at a time.
+
+    ``cacert``: the CA of an HTTPS origin (``--ca-certificate``).
+    """
 
     async def run(dest: Path) -> Result:
         listing = work / "aria2.list"
@@ -115,6 +166,8 @@ def aria2c_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) -
             "aria2c", "-j", str(concurrency), "-x", "1", "-i", str(listing), "-d", str(dest),
             "--quiet", "--allow-overwrite=true", "--auto-file-renaming=false",
         ]  # fmt: skip
+        if cacert is not None:
+            command.append(f"--ca-certificate={cacert}")
         started = time.perf_counter()
         await anyio.run_process(command, check=True)
         return Result(time.perf_counter() - started, len(jobs), 0)
@@ -122,8 +175,13 @@ def aria2c_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) -
     return Tool("aria2c", run)
 
 
-def plain_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) -> Tool:
-    """aiohttp + aiofiles, no verification or temp files; timed inside its own process."""
+def plain_tool(
+    jobs: Sequence[tuple[str, str]], concurrency: int, work: Path, cacert: Path | None = None
+) -> Tool:
+    """aiohttp + aiofiles, no verification or temp files; timed inside its own process.
+
+    ``cacert``: the CA of an HTTPS origin, given to the child's SSL context.
+    """
     jobs_file = work / "plain-jobs.json"
     jobs_file.write_text(json.dumps(list(jobs)))
 
@@ -132,6 +190,8 @@ def plain_tool(jobs: Sequence[tuple[str, str]], concurrency: int, work: Path) ->
             sys.executable, str(HERE / "_plain_aiohttp.py"),
             str(jobs_file), str(dest), str(concurrency),
         ]  # fmt: skip
+        if cacert is not None:
+            command.append(str(cacert))
         out = await anyio.run_process(command, check=True)
         data = json.loads(out.stdout)
         return Result(data["elapsed"], data["files"], data["bytes"])
@@ -148,11 +208,13 @@ def pipeline_tool(
     work: Path,
     name: str = "pipeline",
     profile: Path | None = None,
+    cacert: Path | None = None,
 ) -> Tool:
     """``visiono_async.download.archive`` through the emulator; timed inside its own process.
 
     The figure is the whole job: ``download-urls`` calls, verification, hashing, manifest
-    and renames.
+    and renames. ``cacert``: the CA of an HTTPS storage origin, trusted by the child through
+    ``SSL_CERT_FILE`` (the pipeline's storage client uses ``ssl.create_default_context()``).
     """
     spec = work / f"{name}-job.json"
     spec.write_text(
@@ -171,7 +233,7 @@ def pipeline_tool(
         if profile is not None:
             flag = "--pyinstrument" if profile.suffix == ".txt" else "--profile"
             command += [flag, str(profile)]
-        out = await anyio.run_process(command, check=True)
+        out = await anyio.run_process(command, check=True, env=_env_trusting(cacert))
         data = json.loads(out.stdout.decode().strip().splitlines()[-1])
         return Result(data.pop("elapsed"), data.pop("downloaded"), data.pop("bytes"), data)
 

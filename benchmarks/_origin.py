@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from types import TracebackType
 
-from _harness import Dataset, put_dataset, signed_jobs
+from _harness import TLS, Dataset, put_dataset, signed_jobs
 
 from visiono_async import VisionoClient
 from visiono_async.testing import VisionoEmulator
@@ -34,6 +34,8 @@ class Origin:
         workers: nginx worker processes.
         response_delay: Seconds nginx holds back every response (see NginxStorage).
         url_ttl: Validity of the emulator's signed URLs.
+        tls: Serve the photos over HTTPS with this certificate (None: plain HTTP). The
+            emulator's API stays plain HTTP: only storage, where the bytes are, changes.
     """
 
     def __init__(
@@ -43,8 +45,18 @@ class Origin:
         workers: int = 1,
         response_delay: float = 0.0,
         url_ttl: float = 6 * 3600,
+        tls: TLS | None = None,
     ) -> None:
-        self.storage = NginxStorage(workers=workers, response_delay=response_delay)
+        self.storage = (
+            NginxStorage(workers=workers, response_delay=response_delay)
+            if tls is None
+            else NginxStorage(
+                workers=workers,
+                response_delay=response_delay,
+                certfile=tls.certfile,
+                keyfile=tls.keyfile,
+            )
+        )
         self._url_ttl = url_ttl
         self.emulator = (
             VisionoEmulator(

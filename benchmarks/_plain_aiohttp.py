@@ -3,14 +3,16 @@
 Run by the benchmarks in a process of its own; it times itself (imports excluded) and prints
 ``{"elapsed": seconds, "files": n, "bytes": n}`` as JSON.
 
-    python _plain_aiohttp.py JOBS.json DEST CONCURRENCY
+    python _plain_aiohttp.py JOBS.json DEST CONCURRENCY [CA.pem]
 
-``JOBS.json`` is a list of ``[url, relative name]`` pairs.
+``JOBS.json`` is a list of ``[url, relative name]`` pairs; ``CA.pem``, for an HTTPS origin,
+is the CA to trust (instead of the system's).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -22,11 +24,15 @@ import anyio
 CHUNK = 1 << 20
 
 
-async def main(jobs: list[tuple[str, str]], dest: Path, concurrency: int) -> dict[str, float]:
+async def main(
+    jobs: list[tuple[str, str]], dest: Path, concurrency: int, cafile: str | None = None
+) -> dict[str, float]:
     started = time.perf_counter()
     todo = list(reversed(jobs))
     total = 0
-    connector = aiohttp.TCPConnector(limit=concurrency)
+    # aiohttp's default for https is ssl.create_default_context() (the system's CAs).
+    tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=cafile) if cafile else True
+    connector = aiohttp.TCPConnector(limit=concurrency, ssl=tls)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
 
         async def worker() -> None:
@@ -48,5 +54,6 @@ async def main(jobs: list[tuple[str, str]], dest: Path, concurrency: int) -> dic
 
 if __name__ == "__main__":
     jobs_file, dest_dir, limit = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    ca = sys.argv[4] if len(sys.argv) > 4 else None
     pairs = [(url, name) for url, name in json.loads(Path(jobs_file).read_text())]
-    print(json.dumps(anyio.run(main, pairs, dest_dir, limit)))
+    print(json.dumps(anyio.run(main, pairs, dest_dir, limit, ca)))

@@ -14,7 +14,13 @@ round, then N rounds (``--repeats``) in a random order per round; the median is 
 the ratios and the targets of issue 3 (large <= 1.1x curl, small <= 2x curl, faster than
 aria2c on both).
 
+``--https`` serves the photos over HTTPS instead (nginx with a certificate from a trustme CA
+made at start, HTTP/1.1; the emulator's API stays plain HTTP). Every tool trusts that CA:
+curl ``--cacert``, aria2c ``--ca-certificate``, plain aiohttp an SSL context loading it and
+the pipeline ``SSL_CERT_FILE``.
+
     python benchmarks/bench_throughput.py [--repeats 3] [--only large|small] [--peers-only]
+        [--https]
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ import anyio
 from _harness import (
     KIB,
     MIB,
+    TLS,
     Dataset,
     aria2c_tool,
     curl_tool,
     fresh_dir,
     machine,
+    make_tls,
     measure,
     median,
     pipeline_tool,
@@ -66,7 +74,12 @@ def print_profile(path: Path, top: int = 25) -> None:
 
 
 async def profile_pipeline(
-    origin: Origin, seeded: Seeded, args: argparse.Namespace, scratch: Path, count: int
+    origin: Origin,
+    seeded: Seeded,
+    args: argparse.Namespace,
+    scratch: Path,
+    count: int,
+    tls: TLS | None = None,
 ) -> None:
     """One more pipeline run under a profiler: pyinstrument when installed, else cProfile."""
     sampling = importlib.util.find_spec("pyinstrument") is not None
@@ -79,6 +92,7 @@ async def profile_pipeline(
         work=scratch,
         name="pipeline-profiled",
         profile=out,
+        cacert=tls.ca_pem if tls else None,
     )
     dest = fresh_dir(scratch, f"profiled-{count}")
     os.sync()
@@ -99,15 +113,27 @@ async def main(args: argparse.Namespace) -> int:
         f"bench_throughput: concurrency {args.concurrency}, {args.repeats} runs + 1 warm-up, "
         f"median; {machine()}"
     )
+    tls = make_tls(scratch / "tls") if args.https else None
+    cacert = tls.ca_pem if tls else None
+    if tls is not None:
+        print(
+            "origin: HTTPS (nginx TLS, HTTP/1.1, certificate from a trustme CA made for this "
+            "run; storage only, the emulator's API stays HTTP)"
+        )
+    over = " over HTTPS" if tls else ""
     missed = 0
     try:
-        async with Origin(pipeline=not args.peers_only, workers=args.nginx_workers) as origin:
+        async with Origin(
+            pipeline=not args.peers_only, workers=args.nginx_workers, tls=tls
+        ) as origin:
             for dataset, small_target in chosen:
                 seeded = await origin.seed(dataset, per_request=args.per_request)
+                if tls is not None:
+                    assert all(url.startswith("https://") for url, _ in seeded.jobs)
                 tools = [
-                    curl_tool(seeded.jobs, args.concurrency, scratch),
-                    aria2c_tool(seeded.jobs, args.concurrency, scratch),
-                    plain_tool(seeded.jobs, args.concurrency, scratch),
+                    curl_tool(seeded.jobs, args.concurrency, scratch, cacert),
+                    aria2c_tool(seeded.jobs, args.concurrency, scratch, cacert),
+                    plain_tool(seeded.jobs, args.concurrency, scratch, cacert),
                 ]
                 if not args.peers_only:
                     tools.append(
@@ -117,6 +143,7 @@ async def main(args: argparse.Namespace) -> int:
                             request_ids=seeded.request_ids,
                             concurrency=args.concurrency,
                             work=scratch,
+                            cacert=cacert,
                         )
                     )
                 results = await measure(
@@ -130,7 +157,7 @@ async def main(args: argparse.Namespace) -> int:
                     keep_runs=dataset.size < MIB,
                 )
                 print_times(
-                    f"{dataset.name} ({dataset.total / MIB:.0f} MiB), "
+                    f"{dataset.name} ({dataset.total / MIB:.0f} MiB){over}, "
                     f"concurrency {args.concurrency}",
                     results,
                     dataset.total,
@@ -149,7 +176,7 @@ async def main(args: argparse.Namespace) -> int:
                 print_ratio("plain aiohttp / curl", median(results["plain aiohttp"]) / curl, None)
                 print_ratio("aria2c / curl", aria2c / curl, None)
                 if args.profile and not args.peers_only:
-                    await profile_pipeline(origin, seeded, args, scratch, dataset.count)
+                    await profile_pipeline(origin, seeded, args, scratch, dataset.count, tls)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 1 if missed else 0
@@ -179,5 +206,10 @@ if __name__ == "__main__":
         "--peers-only",
         action="store_true",
         help="curl, aria2c and plain aiohttp only (no emulator, no pipeline)",
+    )
+    parser.add_argument(
+        "--https",
+        action="store_true",
+        help="serve the photos over HTTPS (a throwaway trustme CA; every tool trusts it)",
     )
     sys.exit(anyio.run(main, parser.parse_args()))
