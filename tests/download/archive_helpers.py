@@ -6,14 +6,30 @@ import errno
 import hashlib
 import importlib.util
 import os
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import attrs
 import pytest
+import trustme
 
 from visiono_async.testing import sample_jpeg
+
+
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    """A client TLS context that trusts ``ca`` (and nothing else)."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+def serving(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    """A server TLS context with a certificate from ``ca`` for ``names``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return context
 
 
 @attrs.frozen

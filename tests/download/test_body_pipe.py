@@ -26,7 +26,7 @@ import attrs
 import pytest
 import trustme
 from aiohttp import web
-from archive_helpers import BOTH_LOOPS, Disk, files_under, seed, temp_files
+from archive_helpers import BOTH_LOOPS, Disk, files_under, seed, serving, temp_files, trusting
 
 from visiono_async.download import (
     ArchiveError,
@@ -638,13 +638,8 @@ class TestStorageHTTP:
 
 class TestTLS:
     @pytest.fixture
-    def ca(self) -> trustme.CA:
-        return trustme.CA()
-
-    @pytest.fixture
     async def https_origin(self, ca: trustme.CA) -> AsyncIterator[str]:
-        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+        server_ctx = serving(ca, "127.0.0.1")
         runner, port = await _serve_app(server_ctx)
         try:
             yield f"https://127.0.0.1:{port}"
@@ -653,8 +648,7 @@ class TestTLS:
 
     async def test_a_tls_body_is_never_handed_off(self, ca: trustme.CA, https_origin: str) -> None:
         """Over TLS the socket holds ciphertext: no pipe, the loop reads and decrypts."""
-        client_ctx = ssl.create_default_context()
-        ca.configure_trust(client_ctx)
+        client_ctx = trusting(ca)
         async with StorageHTTP(ssl=client_ctx, handoff_min=HANDOFF) as http:
             for _ in range(2):
                 async with http.get(f"{https_origin}/big") as resp:

@@ -17,7 +17,7 @@ import anyio
 import pytest
 import trustme
 from aiohttp import web
-from archive_helpers import BOTH_LOOPS
+from archive_helpers import BOTH_LOOPS, serving, trusting
 
 from visiono_async.download._http import (
     AiohttpStorage,
@@ -651,13 +651,8 @@ class TestRequests:
 
 class TestTLS:
     @pytest.fixture
-    def ca(self) -> trustme.CA:
-        return trustme.CA()
-
-    @pytest.fixture
     async def https_origin(self, ca: trustme.CA) -> AsyncIterator[str]:
-        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_ctx)
+        server_ctx = serving(ca, "127.0.0.1", "localhost")
         runner, port = await _serve_app(_app(), server_ctx)
         try:
             yield f"https://127.0.0.1:{port}"
@@ -665,8 +660,7 @@ class TestTLS:
             await runner.cleanup()
 
     async def test_https(self, ca: trustme.CA, https_origin: str) -> None:
-        client_ctx = ssl.create_default_context()
-        ca.configure_trust(client_ctx)
+        client_ctx = trusting(ca)
         async with StorageHTTP(ssl=client_ctx) as http:
             for path in ["/file", "/chunked", "/file"]:
                 async with http.get(f"{https_origin}{path}") as resp:
@@ -677,8 +671,7 @@ class TestTLS:
             assert 1 == http.connections_made
 
     async def test_https_by_name(self, ca: trustme.CA, https_origin: str) -> None:
-        client_ctx = ssl.create_default_context()
-        ca.configure_trust(client_ctx)
+        client_ctx = trusting(ca)
         url = https_origin.replace("127.0.0.1", "localhost")
         async with StorageHTTP(ssl=client_ctx) as http, http.get(f"{url}/file") as resp:
             assert BODY == await body_of(resp)
@@ -690,9 +683,7 @@ class TestTLS:
                     pass
 
     async def test_a_certificate_for_another_host_fails(self, https_origin: str) -> None:
-        other = trustme.CA()
-        client_ctx = ssl.create_default_context()
-        other.configure_trust(client_ctx)
+        client_ctx = trusting(trustme.CA())
         async with StorageHTTP(ssl=client_ctx) as http:
             with pytest.raises(StorageConnectionError):
                 async with http.get(f"{https_origin}/file"):

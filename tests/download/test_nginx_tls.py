@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import attrs
 import pytest
 import trustme
+from archive_helpers import trusting
 
 from tests.conftest import require_binary
 from tests.download.test_nginx_origin import (
@@ -44,9 +45,7 @@ class TLSFiles:
 
     def client_context(self) -> ssl.SSLContext:
         """A client context trusting the CA (and nothing else)."""
-        context = ssl.create_default_context()
-        self.ca.configure_trust(context)
-        return context
+        return trusting(self.ca)
 
 
 @pytest.fixture
