@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.children import child_env, python_child, python_command
 from tests.conftest import require_binary
 from visiono_async import VisionoClient, __version__
 from visiono_async.cli import build_parser
@@ -29,12 +30,6 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class TestEntryPoints:
@@ -56,18 +51,17 @@ class TestEntryPoints:
 
 
 @pytest.fixture
-def emulator_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``visiono emulator --port N`` running in a child process."""
-    port = free_port()
+def emulator_process() -> Iterator[subprocess.Popen[str]]:
+    """``visiono emulator --port 0`` running in a child process (the port it printed is free)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "visiono_async", "emulator", "--port", str(port)],
+        python_command("-m", "visiono_async", "emulator", "--port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=child_env(),
     )
     try:
-        yield proc, port
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -80,22 +74,25 @@ def emulator_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
 
 class TestEmulatorCommand:
     async def test_serves_the_api_with_the_printed_key(
-        self, emulator_process: tuple[subprocess.Popen[str], int]
+        self, emulator_process: subprocess.Popen[str]
     ) -> None:
         """The printed base URL and key work with the client; Ctrl-C stops it cleanly."""
-        proc, port = emulator_process
+        proc = emulator_process
         assert proc.stdout is not None
         lines: list[str] = []
-        while not any("VISIONO_API_KEY=" in line for line in lines):
-            line = await anyio.to_thread.run_sync(proc.stdout.readline)
-            assert line, f"the emulator exited early: {proc.stderr.read() if proc.stderr else ''}"
-            lines.append(line)
+        with anyio.fail_after(30):
+            while not any("VISIONO_API_KEY=" in line for line in lines):
+                line = await anyio.to_thread.run_sync(proc.stdout.readline, abandon_on_cancel=True)
+                assert line, (
+                    f"the emulator exited early: {proc.stderr.read() if proc.stderr else ''}"
+                )
+                lines.append(line)
         text = "".join(lines)
         base_url = re.search(r"VISIONO_BASE_URL=(\S+)", text)
         key = re.search(r"VISIONO_API_KEY=(\S+)", text)
         assert base_url is not None
         assert key is not None
-        assert f"http://127.0.0.1:{port}/api/v1" == base_url.group(1)
+        assert re.fullmatch(r"http://127\.0\.0\.1:[1-9][0-9]*/api/v1", base_url.group(1))
 
         async with VisionoClient(api_key=key.group(1), base_url=base_url.group(1)) as client:
             pr = await client.photo_requests.create(instructions="From the CLI emulator")
@@ -108,28 +105,21 @@ class TestEmulatorCommand:
     async def test_photos_behind_nginx(self) -> None:
         """``--storage nginx`` serves download URLs from a real nginx with secure_link."""
         require_binary("nginx")
-        port = free_port()
-        async with await anyio.open_process(
-            [
-                sys.executable,
-                "-m",
-                "visiono_async",
-                "emulator",
-                "--port",
-                str(port),
-                "--storage",
-                "nginx",
-            ],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        async with python_child(
+            "-m", "visiono_async", "emulator", "--port", "0", "--storage", "nginx"
         ) as proc:
             assert proc.stdout is not None
             text = ""
-            async for chunk in proc.stdout:
-                text += chunk.decode()
-                if "VISIONO_API_KEY=" in text and text.endswith("\n"):
-                    break
+            with anyio.fail_after(30):
+                async for chunk in proc.stdout:
+                    text += chunk.decode()
+                    if "VISIONO_API_KEY=" in text and text.endswith("\n"):
+                        break
             key = re.search(r"VISIONO_API_KEY=(\S+)", text)
+            found = re.search(r"VISIONO_BASE_URL=http://127\.0\.0\.1:(\d+)/api/v1", text)
             assert key is not None
+            assert found is not None, text
+            port = int(found.group(1))
             base = f"http://127.0.0.1:{port}/api/v1"
             async with VisionoClient(api_key=key.group(1), base_url=base) as client:
                 pr = await client.photo_requests.create(instructions="nginx")
@@ -147,7 +137,8 @@ class TestEmulatorCommand:
                     assert 200 == resp.status
                     assert photo == await resp.read()
             proc.send_signal(signal.SIGINT)
-            assert (await proc.wait()) in (0, 130)
+            with anyio.fail_after(30):
+                assert (await proc.wait()) in (0, 130)
 
     def test_port_in_use_is_a_clear_error(self) -> None:
         """A port that is taken makes the command fail with a message, not hang."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from archive_helpers import files_under, seed, temp_files
 
 import visiono_async
+from tests.children import child_env, python_child
 from tests.conftest import require_binary
 from visiono_async import VisionoClient
 from visiono_async.download import archive, read_manifest
@@ -38,17 +38,15 @@ async def interrupted_cli_archive(
 
     Returns the exit code (waited for at most 20 s: the stop must be prompt).
     """
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(visiono_async.__file__).parent.parent),
-        "VISIONO_API_KEY": api_key,
-    }
+    env = child_env(
+        PYTHONPATH=str(Path(visiono_async.__file__).parent.parent), VISIONO_API_KEY=api_key
+    )
     command = [
-        sys.executable, "-m", "visiono_async", "archive", str(dest),
+        "-m", "visiono_async", "archive", str(dest),
         "--photo-request", photo_request_id,
         "--base-url", base_url, "--concurrency", "2", "--quiet",
     ]  # fmt: skip
-    async with await anyio.open_process(command, env=env) as process:
+    async with python_child(*command, env=env) as process:
         await wait_for_files(dest, after_files)
         process.send_signal(signal.SIGINT)
         with anyio.fail_after(20):

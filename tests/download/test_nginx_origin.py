@@ -62,10 +62,9 @@ class Origin:
         """``download-urls`` calls the emulator served."""
         return self.emulator.count("GET", "/download-urls")
 
-    def storage_log(self) -> list[str]:
-        """nginx's access log: ``method path status bytes`` per request."""
-        assert self.storage.access_log_path is not None
-        return self.storage.access_log_path.read_text().splitlines()
+    async def storage_log(self) -> list[str]:
+        """nginx's access log, every request answered so far: ``method path status bytes``."""
+        return await self.storage.logged_requests()
 
 
 @asynccontextmanager
@@ -140,7 +139,7 @@ class TestArchiveFromNginx:
             assert (12, 0, []) == (report.downloaded, report.skipped, report.failed)
             assert sum(map(len, origin.photos.values())) == report.bytes
             assert 3 == origin.download_url_calls()
-            gets = [line for line in origin.storage_log() if line.startswith("GET ")]
+            gets = [line for line in await origin.storage_log() if line.startswith("GET ")]
             assert 12 == len(gets)
             assert all(line.split()[2] == "200" for line in gets)
 
@@ -148,12 +147,12 @@ class TestArchiveFromNginx:
         """The second run skips every file from the manifest without one storage request."""
         async with nginx_origin(NginxStorage(access_log=True)) as origin:
             await archive(origin.client, tmp_path, photo_requests=origin.request_ids)
-            requests_before = len(origin.storage_log())
+            requests_before = len(await origin.storage_log())
 
             again = await archive(origin.client, tmp_path, photo_requests=origin.request_ids)
 
             assert (0, 12, []) == (again.downloaded, again.skipped, again.failed)
-            assert requests_before == len(origin.storage_log())
+            assert requests_before == len(await origin.storage_log())
             await assert_archived_exactly(origin, tmp_path)
 
 
@@ -167,7 +166,7 @@ class TestExpiredURLs:
             await assert_archived_exactly(origin, tmp_path)
             assert (10, []) == (report.downloaded, report.failed)
             assert 2 * 2 == origin.download_url_calls()
-            statuses = [line.split()[2] for line in origin.storage_log()]
+            statuses = [line.split()[2] for line in await origin.storage_log()]
             assert 10 == statuses.count("410")
             assert 10 == statuses.count("200")
 
@@ -200,7 +199,7 @@ class TestRejectedURLs:
             assert ["http_403"] * 6 == [f.reason for f in report.failed]
             assert {} == archived_photos(tmp_path)
             assert [] == await read_manifest(tmp_path)
-            statuses = {line.split()[2] for line in origin.storage_log()}
+            statuses = {line.split()[2] for line in await origin.storage_log()}
             assert {"403"} == statuses
             # Refreshes are coalesced per request: at most the first fetch and three retries.
             assert origin.download_url_calls() <= 2 * 4

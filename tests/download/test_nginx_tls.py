@@ -89,11 +89,6 @@ def with_query(url: str, **changes: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def access_log(storage: NginxStorage) -> list[str]:
-    assert storage.access_log_path is not None
-    return storage.access_log_path.read_text().splitlines()
-
-
 class TestServeOverHTTPS:
     async def test_storage_http_fetches_a_put_file_byte_for_byte(
         self, https_storage: NginxStorage, tls: TLSFiles
@@ -114,7 +109,9 @@ class TestServeOverHTTPS:
                     assert len(PHOTO) == resp.content_length
                     assert PHOTO == await body_of(resp)
             assert 1 == http.connections_made
-        assert [f"GET /pr_1/sub_1.jpg 200 {len(PHOTO)}"] * 2 == access_log(https_storage)
+        assert [
+            f"GET /pr_1/sub_1.jpg 200 {len(PHOTO)}"
+        ] * 2 == await https_storage.logged_requests()
 
     async def test_a_combined_cert_and_key_file_works(self, tls: TLSFiles) -> None:
         """``certfile`` alone, holding key and chain, is enough (like ``load_cert_chain``)."""
@@ -170,7 +167,7 @@ class TestRejectedHTTPSURLs:
             body = await body_of(resp)
         assert PHOTO[:100] not in body
         assert [f"GET /k.jpg {status}"] == [
-            " ".join(line.split()[:3]) for line in access_log(https_storage)
+            " ".join(line.split()[:3]) for line in await https_storage.logged_requests()
         ]
 
 
@@ -191,7 +188,7 @@ class TestUntrustedCertificate:
                         pass
                 assert isinstance(e.value.__cause__, ssl.SSLCertVerificationError)
                 assert 0 == http.connections_made
-        assert [] == access_log(https_storage)
+        assert [] == await https_storage.logged_requests()
 
     async def test_plain_http_to_the_https_port_is_not_served(
         self, https_storage: NginxStorage, tls: TLSFiles
@@ -220,7 +217,7 @@ class TestArchiveOverHTTPS:
             await assert_archived_exactly(origin, dest)
             assert (12, 0, []) == (report.downloaded, report.skipped, report.failed)
             assert sum(map(len, origin.photos.values())) == report.bytes
-            gets = [line for line in origin.storage_log() if line.startswith("GET ")]
+            gets = [line for line in await origin.storage_log() if line.startswith("GET ")]
             assert 12 == len(gets)
             assert all(line.split()[2] == "200" for line in gets)
 
@@ -237,7 +234,7 @@ class TestArchiveOverHTTPS:
             await assert_archived_exactly(origin, dest)
             assert (6, []) == (report.downloaded, report.failed)
             assert 2 * 2 == origin.download_url_calls()
-            statuses = [line.split()[2] for line in origin.storage_log()]
+            statuses = [line.split()[2] for line in await origin.storage_log()]
             assert (6, 6) == (statuses.count("410"), statuses.count("200"))
 
     async def test_tampered_https_urls_fail_with_http_403(
@@ -254,7 +251,7 @@ class TestArchiveOverHTTPS:
             assert ["http_403"] * 3 == [f.reason for f in report.failed]
             assert {} == archived_photos(dest)
             assert [] == await read_manifest(dest)
-            assert {"403"} == {line.split()[2] for line in origin.storage_log()}
+            assert {"403"} == {line.split()[2] for line in await origin.storage_log()}
 
     async def test_without_trusting_the_ca_every_file_fails_and_nothing_is_written(
         self, tls: TLSFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -274,4 +271,4 @@ class TestArchiveOverHTTPS:
             assert ["connection_error"] * 3 == [f.reason for f in report.failed]
             assert all("CERTIFICATE_VERIFY_FAILED" in f.message for f in report.failed)
             assert {} == archived_photos(dest)
-            assert [] == origin.storage_log()
+            assert [] == await origin.storage_log()

@@ -72,6 +72,7 @@ class TestGetAndUpdate:
 
     async def test_update(self, client: VisionoClient, emulator: Any) -> None:
         """Only the given fields change, and ``updated_at`` moves."""
+        emulator.clock.freeze()  # timestamps are whole seconds: a running clock may tick
         sl = await fleet_link(client)
         emulator.advance_time(60)
         updated = await client.smart_links.update(sl.id, instructions="New", tags=["fleet"])

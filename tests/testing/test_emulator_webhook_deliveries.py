@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from tests.testing.helpers import Api, Receiver
-from visiono_async.testing import VisionoEmulator
+from visiono_async.testing import EmulatorClock, VisionoEmulator
 
 pytestmark = pytest.mark.anyio
 
@@ -182,6 +182,33 @@ class TestRetries:
         assert delivery.delivered
         assert len({h["X-Visiono-Delivery"] for h, _ in flaky.received}) == 1
         assert len({body for _, body in flaky.received}) == 1
+
+    async def test_a_frozen_clock_runs_the_schedule_exactly(
+        self, http: aiohttp.ClientSession
+    ) -> None:
+        """On a frozen clock each retry waits until the clock is moved 1, 5 and 30 min on."""
+        start = 1_800_000_000.0
+        clock = EmulatorClock(frozen_at=start)
+        async with (
+            VisionoEmulator(rate_limit_per_minute=10_000, clock=clock) as emu,
+            Receiver([500, 503, 404, 200]) as flaky,
+        ):
+            api = Api(http, emu, emu.create_api_key())
+            await subscribe(api, flaky.url, ["photo_request.created"])
+            await api.create()
+            waits: list[float] = []
+            with anyio.fail_after(10):
+                while len(waits) < 3:
+                    due = await clock.next_wait_ahead()
+                    assert len(waits) + 1 == len(flaky.received)  # nothing early
+                    waits.append(due - clock.now())
+                    clock.advance(due - clock.now())
+            (delivery,) = await emu.wait_for_deliveries(1)
+
+        assert [60.0, 300.0, 1800.0] == waits
+        assert [start, start + 60, start + 360, start + 2160] == [a.time for a in delivery.attempts]
+        assert [500, 503, 404, 200] == [a.status_code for a in delivery.attempts]
+        assert delivery.delivered
 
     async def test_gives_up_after_four_attempts(self, fapi: Api, fast: VisionoEmulator) -> None:
         """Three retries, then the delivery is done and not delivered."""

@@ -249,10 +249,19 @@ class TestSignatures:
         async with http.get(storage.signed_url("p/l.jpg", time.time() - 5)) as resp:
             await resp.read()
 
-        assert storage.access_log_path is not None
-        lines = storage.access_log_path.read_text().splitlines()
+        lines = await storage.logged_requests()
+        assert 2 == len(lines)
         assert f"GET /p/l.jpg 200 {len(JPEG)}" == lines[0]
         assert lines[1].startswith("GET /p/l.jpg 410 ")
+        assert storage.access_log_path is not None
+        assert 3 == len(storage.access_log_path.read_text().splitlines())  # and the marker
+
+    async def test_logged_requests_needs_the_access_log(self) -> None:
+        """Without ``access_log=True`` there is nothing to wait for: a clear error."""
+        require_binary("nginx")
+        async with NginxStorage() as plain:
+            with pytest.raises(RuntimeError, match="access_log=True"):
+                await plain.logged_requests()
 
 
 class TestKeysAndTypes:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from ._clock import EmulatorClock as EmulatorClock
 from ._emulator import VisionoEmulator as VisionoEmulator
 from ._emulator import serve as serve
 from ._faults import FaultInjector as FaultInjector
@@ -26,6 +27,7 @@ from ._webhooks import DeliveryAttempt as DeliveryAttempt
 __all__ = [
     "Delivery",
     "DeliveryAttempt",
+    "EmulatorClock",
     "FaultInjector",
     "NginxStorage",
     "NginxStorageError",

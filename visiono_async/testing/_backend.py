@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ._clock import Clock
+from ._clock import EmulatorClock
 from ._faults import FaultInjector
 from ._idempotency import IdempotencyStore
 from ._ids import new_id
@@ -30,13 +30,14 @@ class Backend:
         storage: PhotoStorage | None,
         webhook_time_factor: float,
         allow_http_webhooks: bool,
+        clock: EmulatorClock | None = None,
     ) -> None:
         if url_ttl <= 0:
             raise ValueError(f"url_ttl must be positive, got {url_ttl}")
         if webhook_time_factor <= 0:
             raise ValueError(f"webhook_time_factor must be positive, got {webhook_time_factor}")
         self.root_url = ""
-        self.clock = Clock()
+        self.clock = EmulatorClock() if clock is None else clock
         self.serializer = Serializer(lambda: self.root_url)
         self.memory_storage = (
             MemoryStorage(self.clock, lambda: self.root_url) if storage is None else None
@@ -55,6 +56,7 @@ class Backend:
             self.store, self.clock, self.tenant_id, webhook_time_factor
         )
         self.store.event_sink = self.webhooks.emit
+        self.clock.on_change(self.store.expire_due)
 
 
 BACKEND = web.AppKey("visiono_backend", Backend)

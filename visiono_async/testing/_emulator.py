@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ._app import build_app
 from ._backend import Backend
+from ._clock import EmulatorClock
 from ._faults import FaultInjector
 from ._recording import RecordedRequest
 from ._routes_control import add_control_routes
@@ -40,6 +41,9 @@ class VisionoEmulator:
         webhook_time_factor: Multiplies the webhook retry delays (1, 5 and 30 minutes) and
             the delivery timeout (30 s, but never below 1 s), e.g. 0.001 in tests.
         allow_http_webhooks: Accept ``http://`` webhook URLs on loopback hosts.
+        clock: The emulator clock; by default a new :class:`EmulatorClock` running at real
+            time. Pass ``EmulatorClock(frozen_at=...)`` to start frozen, or call
+            ``emulator.clock.freeze()`` later.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class VisionoEmulator:
         storage: PhotoStorage | None = None,
         webhook_time_factor: float = 1.0,
         allow_http_webhooks: bool = True,
+        clock: EmulatorClock | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -63,6 +68,7 @@ class VisionoEmulator:
             storage=storage,
             webhook_time_factor=webhook_time_factor,
             allow_http_webhooks=allow_http_webhooks,
+            clock=clock,
         )
         self._runner: web.AppRunner | None = None
 
@@ -187,15 +193,19 @@ class VisionoEmulator:
         """
         self._backend.store.revoke_api_key(key)
 
+    @property
+    def clock(self) -> EmulatorClock:
+        """The emulator clock: :meth:`~EmulatorClock.freeze` it, :meth:`~EmulatorClock.advance` it."""
+        return self._backend.clock
+
     def now(self) -> float:
-        """The emulator clock: real unix time plus every :meth:`advance_time`."""
+        """The emulator clock's current unix time (``clock.now()``)."""
         return self._backend.clock.now()
 
     def advance_time(self, seconds: float) -> None:
-        """Move the emulator clock forward (request and URL expiry); rate limits use real
-        time and are not affected."""
+        """Move the emulator clock forward (``clock.advance``): request and URL expiry, webhook
+        retries due by then; rate limits use real time and are not affected."""
         self._backend.clock.advance(seconds)
-        self._backend.store.expire_due()
 
     # -- inspection -------------------------------------------------------------------------
 

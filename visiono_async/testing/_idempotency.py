@@ -7,7 +7,7 @@ import json
 
 import attrs
 
-from ._clock import Clock
+from ._clock import EmulatorClock
 from ._errors import ApiProblem
 
 __all__ = ["IdempotencyStore", "StoredResponse", "fingerprint"]
@@ -38,7 +38,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
 class IdempotencyStore:
     """Responses by ``(API key id, idempotency key)``, on the emulator clock."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: EmulatorClock) -> None:
         self._clock = clock
         self._responses: dict[tuple[str, str], StoredResponse] = {}
         self._in_flight: set[tuple[str, str]] = set()

@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,7 @@ _OVERRIDE_PREFIX = "vt-"
 _BY_EXTENSION = {ext: mime for mime, exts in _TYPES.items() for ext in exts}
 _OVERRIDES = {mime: _OVERRIDE_PREFIX + mime.replace("/", "-") for mime in _TYPES}
 
+_MARKER_PREFIX = "_visiono-log-marker-"  # see NginxStorage.logged_requests
 _SECRET_RE = re.compile(r"[A-Za-z0-9_\-]{16,128}")
 _VERSION_RE = re.compile(r"nginx/(\d+)\.(\d+)\.(\d+)")
 _MODULES_PATH_RE = re.compile(r"--modules-path=(\S+)")
@@ -216,6 +218,54 @@ class NginxStorage:
     def access_log_path(self) -> Path | None:
         """The access log (``method path status bytes`` per line), or None when it is off."""
         return self._directory() / "access.log" if self._access_log else None
+
+    async def logged_requests(self, *, timeout: float = 10.0) -> list[str]:
+        """The access log once nginx has logged every request it answered so far.
+
+        nginx writes a request's line only after the answer went out, so a client that has
+        read an answer may look at the log before its line is there. This sends a marker
+        request of its own and waits until the marker's line is written: with one worker
+        (the default) every request answered before it is in the log by then. Marker lines
+        are left out of the result.
+
+        Returns:
+            The log's lines (``method path status bytes``), oldest first.
+
+        Raises:
+            RuntimeError: The storage is not running, or has no access log.
+            TimeoutError: The marker's line did not appear within ``timeout`` seconds.
+        """
+        path = self.access_log_path
+        if path is None:
+            raise RuntimeError("NginxStorage was started without access_log=True")
+        marker = f"/{_MARKER_PREFIX}{secrets.token_hex(8)}"
+        with anyio.fail_after(timeout):
+            await self._send_marker(marker)
+            while True:
+                lines = (await anyio.Path(path).read_text()).splitlines()
+                if any(line.split(" ")[1:2] == [marker] for line in lines):
+                    return [line for line in lines if _MARKER_PREFIX not in line]
+                await anyio.sleep(0.01)  # bounded by fail_after: nginx writes it right away
+
+    async def _send_marker(self, target: str) -> None:
+        """One GET (answered 403: it carries no signature) on a connection of its own."""
+        stream: anyio.abc.ByteStream
+        if self._certfile is not None:
+            # Our own nginx on loopback, asked for nothing that matters: no verification.
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            stream = await anyio.connect_tcp(
+                self._host, self.port, ssl_context=context, tls_standard_compatible=False
+            )
+        else:
+            stream = await anyio.connect_tcp(self._host, self.port)
+        async with stream:
+            request = f"GET {target} HTTP/1.1\r\nHost: {self._host}\r\nConnection: close\r\n\r\n"
+            await stream.send(request.encode("ascii"))
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+                while await stream.receive():
+                    pass
 
     async def start(self) -> None:
         """Start nginx and wait until it accepts connections.

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import attrs
 from aiohttp import web
 
-from ._clock import Clock
+from ._clock import EmulatorClock
 from ._context import current
 
 __all__ = ["MEMORY_STORAGE", "MemoryStorage", "PhotoStorage", "serve_storage", "stream_body"]
@@ -68,7 +68,7 @@ class MemoryStorage:
     signature is HMAC-SHA256 of ``"{key}|{expires}"`` with a random per-instance secret.
     """
 
-    def __init__(self, clock: Clock, root_url: Callable[[], str]) -> None:
+    def __init__(self, clock: EmulatorClock, root_url: Callable[[], str]) -> None:
         self._clock = clock
         self._root_url = root_url
         self._secret = secrets.token_bytes(32)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
-from ._clock import Clock
+from ._clock import EmulatorClock
 from ._ids import new_api_key, new_code, new_id, new_numeric_code
 from ._jpeg import sample_jpeg
 from ._models import (
@@ -71,7 +71,7 @@ def _newest_first(records: Iterable[RecordT]) -> list[RecordT]:
 class Store:
     """All records of one emulator, and the operations on them."""
 
-    def __init__(self, clock: Clock, serializer: Serializer, storage: PhotoStorage) -> None:
+    def __init__(self, clock: EmulatorClock, serializer: Serializer, storage: PhotoStorage) -> None:
         self.clock = clock
         self.serializer = serializer
         self.storage = storage

@@ -19,7 +19,7 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from ._clock import Clock, isoformat
+from ._clock import EmulatorClock, isoformat
 from ._models import WebhookEndpoint
 from ._store import Store
 
@@ -99,7 +99,9 @@ class Delivery:
 class WebhookDispatcher:
     """Turns domain events into deliveries and sends them while the emulator runs."""
 
-    def __init__(self, store: Store, clock: Clock, tenant_id: str, time_factor: float) -> None:
+    def __init__(
+        self, store: Store, clock: EmulatorClock, tenant_id: str, time_factor: float
+    ) -> None:
         self._store = store
         self._clock = clock
         self._tenant_id = tenant_id
@@ -198,7 +200,7 @@ class WebhookDispatcher:
             for number, base_delay in enumerate((0.0, *RETRY_DELAYS), start=1):
                 delay = base_delay * self._factor
                 if delay:
-                    await anyio.sleep(delay)
+                    await self._clock.sleep(delay)
                 endpoint = self._store.webhooks.get(delivery.endpoint_id)
                 if endpoint is None or not endpoint.is_active:
                     break
