@@ -148,15 +148,16 @@ class TestErrorMapping:
 
     async def test_connection_refused(self) -> None:
         """Nothing listening gives APIConnectionError after the retries."""
-        port = _free_port()
-        async with VisionoClient(
-            api_key="k",
-            base_url=f"http://127.0.0.1:{port}/api/v1",
-            retry=FAST_RETRY,
-            rate_limit=None,
-        ) as c:
-            with pytest.raises(APIConnectionError) as info:
-                await c.status()
+        with _refusing_socket() as refusing:
+            port = refusing.getsockname()[1]
+            async with VisionoClient(
+                api_key="k",
+                base_url=f"http://127.0.0.1:{port}/api/v1",
+                retry=FAST_RETRY,
+                rate_limit=None,
+            ) as c:
+                with pytest.raises(APIConnectionError) as info:
+                    await c.status()
         assert not isinstance(info.value, APITimeoutError)
         assert "could not connect" in str(info.value)
 
@@ -257,7 +258,8 @@ class TestRetryRules:
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
         """A refused connection never reached a server, so even a POST is resent: one request is created."""
-        port = _free_port()
+        refusing = _refusing_socket()
+        port = refusing.getsockname()[1]
         emu = VisionoEmulator(port=port, rate_limit_per_minute=1000)
         key = emu.create_api_key()
         retry = RetryPolicy(max_retries=50, backoff_base=0.05, backoff_max=0.1)
@@ -274,11 +276,13 @@ class TestRetryRules:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(create)
                     await anyio.sleep(0.3)  # nothing listens yet: attempts are refused
+                    refusing.close()  # the emulator binds the port at once
                     await emu.start()
                 assert 1 == len(created)
                 assert 1 == emu.count("POST", "/photo-requests")
                 assert any("ClientConnectorError" in r.getMessage() for r in caplog.records)
             finally:
+                refusing.close()
                 await emu.aclose()
 
     async def test_retry_after_is_honoured(self, emulator: Any, fast: VisionoClient) -> None:
@@ -388,7 +392,11 @@ class TestRateLimitPacing:
             assert 3 == emu.count("GET", "/status")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _refusing_socket() -> socket.socket:
+    """A socket bound to a free port that never listens: connecting to it is refused.
+
+    The port stays ours (other test workers run servers on free ports too) until it closes.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock

@@ -62,39 +62,66 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
-    """A throw-away redis-server on 127.0.0.1 and a free port; yields its URL."""
+    """A throw-away redis-server on 127.0.0.1 and a free port; yields its URL.
+
+    The port is picked free, then redis binds it; another test worker may take it in
+    between, so a redis that exits at start-up is started again on another port, and the
+    server that answers must report our redis's process id.
+    """
     binary = require_binary("redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(workdir),
-            "--save", "",
-            "--appendonly", "no",
-            "--protected-mode", "yes",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
+    for _attempt in range(5):
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                binary,
+                "--bind", "127.0.0.1",
+                "--port", str(port),
+                "--dir", str(workdir),
+                "--save", "",
+                "--appendonly", "no",
+                "--protected-mode", "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if _wait_for_redis(process, port):
+                yield f"redis://127.0.0.1:{port}/0"
+                return
+        finally:
+            _stop(process)
+    raise RuntimeError("redis-server did not start on a free port in 5 attempts")
+
+
+def _wait_for_redis(process: subprocess.Popen[bytes], port: int) -> bool:
+    """Whether ``process`` answers on ``port``; False when it exited (the port was taken)."""
+    deadline = time.monotonic() + 15
+    while process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"INFO server\r\n")
+                reply = b""
+                while b"process_id:" not in reply or not reply.endswith(b"\r\n"):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
+                if f"process_id:{process.pid}\r\n".encode() in reply:
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start within 15 s")
+        time.sleep(0.05)
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
