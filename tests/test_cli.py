@@ -21,7 +21,7 @@ from visiono_async.cli import build_parser
 from visiono_async.testing import sample_jpeg
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, timeout: float = 50) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "visiono_async", *args],
         capture_output=True,

@@ -22,7 +22,7 @@ def run_example() -> subprocess.CompletedProcess[str]:
         [sys.executable, str(SCRIPT)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=50,  # inside the test timeout: the child is killed
         cwd=ROOT,
         env=env,
         check=False,

@@ -46,7 +46,7 @@ def run_demo(name: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-W", "error", str(EXAMPLES / f"{name}.py"), "--demo"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=50,  # inside the test timeout: the child is killed
         cwd=cwd,
         env=env,
         check=False,

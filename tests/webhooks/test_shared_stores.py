@@ -149,5 +149,7 @@ def test_importing_the_sdk_does_not_import_the_extras() -> None:
         "bad = sorted(m for m in ('redis', 'fastapi', 'starlette') if m in sys.modules);"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
     assert 0 == result.returncode, result.stdout + result.stderr

@@ -108,6 +108,7 @@ class TestVendorVectors:
             capture_output=True,
             text=True,
             check=True,
+            timeout=30,
         )
         verify_signature(payload.encode("utf-8"), result.stdout, secret)
 
