@@ -68,8 +68,9 @@ class TinyProxy:
 
 
 @contextlib.contextmanager
-def tinyproxy(folder: Path, *, connect_ports: Sequence[int] = ()) -> Iterator[TinyProxy]:
-    """Run tinyproxy with a config in ``folder``; ``connect_ports`` are open to CONNECT.
+def tinyproxy(folder: Path, *, connect_ports: Sequence[int] | None = None) -> Iterator[TinyProxy]:
+    """Run tinyproxy with a config in ``folder``; ``connect_ports`` are open to CONNECT
+    (None: every port).
 
     tinyproxy cannot bind port 0: a free port is picked, and another one tried when
     someone else took it first.
@@ -89,8 +90,8 @@ def tinyproxy(folder: Path, *, connect_ports: Sequence[int] = ()) -> Iterator[Ti
             "MaxClients 100",
             f'LogFile "{log_path}"',
             "LogLevel Connect",
-            # Only the ports asked for (port 1 when none: then every CONNECT is refused).
-            *(f"ConnectPort {p}" for p in (connect_ports or [1])),
+            # Without a ConnectPort line tinyproxy tunnels to any port.
+            *(f"ConnectPort {p}" for p in (connect_ports or ())),
         ]
         config.write_text("\n".join(lines) + "\n")
         process = subprocess.Popen(

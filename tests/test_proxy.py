@@ -35,7 +35,7 @@ def clean_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def proxy(tmp_path: Path) -> Iterator[TinyProxy]:
     """A running tinyproxy (CONNECT refused to every port but 1)."""
-    with tinyproxy(tmp_path / "tinyproxy") as running:
+    with tinyproxy(tmp_path / "tinyproxy", connect_ports=[1]) as running:
         yield running
 
 
