@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 import trustme
 from archive_helpers import seed, serving, trusting
@@ -107,6 +108,15 @@ def nginx_gets(storage: NginxStorage) -> int:
     return sum(1 for line in storage.access_log_path.read_text().splitlines() if "GET" in line)
 
 
+async def logged_gets(storage: NginxStorage, expected: int) -> int:
+    """nginx's GET count, once it reaches ``expected`` (nginx logs after it answered)."""
+    for _poll in range(500):
+        if nginx_gets(storage) >= expected:
+            break
+        await anyio.sleep(0.01)
+    return nginx_gets(storage)
+
+
 @pytest.fixture
 def proxy_for(tmp_path: Path) -> Iterator[Callable[..., TinyProxy]]:
     """Start tinyproxy on demand (``connect_ports``), stopped at teardown."""
@@ -141,7 +151,7 @@ class TestThroughTinyproxy:
             async with transport(settings, trusting(ca)) as http:
                 assert (200, PHOTO) == await fetch(http, url)
                 assert (200, PHOTO) == await fetch(http, url)
-            assert 2 == nginx_gets(storage)
+            assert 2 == await logged_gets(storage, 2)
             port = storage.port
         if tls:  # one tunnel, kept alive for both
             assert [("CONNECT", f"127.0.0.1:{port}")] == proxy.requests()
