@@ -22,6 +22,7 @@ from ._exceptions import InvalidPayloadError as InvalidPayloadError
 from ._exceptions import InvalidSignatureError as InvalidSignatureError
 from ._exceptions import NotFoundError as NotFoundError
 from ._exceptions import PermissionDeniedError as PermissionDeniedError
+from ._exceptions import ProxyError as ProxyError
 from ._exceptions import RateLimitError as RateLimitError
 from ._exceptions import ServerError as ServerError
 from ._exceptions import ValidationError as ValidationError
@@ -44,6 +45,7 @@ __all__ = [
     "LEGACY_BASE_URL",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProxyError",
     "RateLimit",
     "RateLimitError",
     "RateLimitInfo",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from ._config import ClientConfig, RateLimit, RetryPolicy, resolve_api_key, resolve_base_url
+from ._proxy import ProxySettings
 from ._ratelimit import RateLimitInfo
 from ._session import Session
 from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
@@ -48,9 +49,15 @@ class VisionoClient:
         connection_limit: The most connections the pool opens at once (downloads included).
         http_session: Your own ``aiohttp.ClientSession``; the client then does not close it.
         user_agent: Extra text appended to the ``User-Agent`` header.
+        proxy: An HTTP proxy for API calls and downloads alike,
+            ``http://[user:password@]host:port`` (the credentials go to the proxy only).
+        trust_env: Whether ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
+            (or their lower-case forms, which win) apply; they are read once, here.
+            ``proxy=None, trust_env=False`` connects directly whatever the environment says.
 
     Raises:
-        ValueError: No API key, or a malformed base URL.
+        ValueError: No API key, a malformed base URL, or a proxy URL (given or from the
+            environment) that is not ``http://``.
     """
 
     def __init__(
@@ -67,6 +74,8 @@ class VisionoClient:
         connection_limit: int = 100,
         http_session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout!r}")
@@ -81,6 +90,7 @@ class VisionoClient:
             rate_limit=rate_limit,
             connection_limit=connection_limit,
             user_agent=agent,
+            proxy=ProxySettings.create(proxy, trust_env=trust_env),
         )
         self._session = Session(resolve_api_key(api_key), self._config, http_session=http_session)
         self._account = Account(self._session)

@@ -1,10 +1,12 @@
-"""Frozen settings for a client: base URL, timeouts, the retry policy and the rate limit."""
+"""Frozen settings for a client: base URL, timeouts, the retry policy, the rate limit, the proxy."""
 
 from __future__ import annotations
 
 import os
 
 import attrs
+
+from ._proxy import DIRECT, ProxySettings
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -106,6 +108,8 @@ class ClientConfig:
         rate_limit: Client-side pacing, or None to turn it off.
         connection_limit: The most connections the client's pool opens at once.
         user_agent: The ``User-Agent`` header.
+        proxy: Which proxy API calls and downloads go through (direct by default; a
+            ``VisionoClient`` reads the proxy environment variables into it).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -115,6 +119,7 @@ class ClientConfig:
     rate_limit: RateLimit | None = RateLimit()
     connection_limit: int = 100
     user_agent: str = "visiono-async"
+    proxy: ProxySettings = DIRECT
 
 
 def resolve_api_key(api_key: str | None) -> str:

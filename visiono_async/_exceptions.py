@@ -36,6 +36,7 @@ __all__ = [
     "InvalidSignatureError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProxyError",
     "RateLimitError",
     "ServerError",
     "ValidationError",
@@ -174,6 +175,21 @@ class APIConnectionError(VisionoError):
 
 class APITimeoutError(APIConnectionError):
     """The request did not complete within its timeout."""
+
+
+class ProxyError(APIConnectionError):
+    """The proxy could not be reached, or refused to carry the call (407, 403, 502, ...).
+
+    Attributes:
+        proxy: The proxy's URL, without its credentials.
+        status_code: The proxy's answer (407 for missing or wrong credentials), or None when
+            it could not be reached.
+    """
+
+    def __init__(self, message: str, *, proxy: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.proxy = proxy
+        self.status_code = status_code
 
 
 class InvalidSignatureError(VisionoError):

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
@@ -26,9 +27,11 @@ from ._exceptions import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    ProxyError,
     RateLimitError,
     error_for_status,
 )
+from ._proxy import ProxyURL
 from ._ratelimit import Pacer, PacingTooLongError, RateLimitInfo, parse_retry_after
 
 __all__ = ["APIResponse", "Session", "build_api_error", "encode_params"]
@@ -254,6 +257,16 @@ class Session:
         """The last ``X-RateLimit-*`` values seen."""
         self.api_calls = 0
         """API call attempts sent so far (retries included)."""
+        self.proxy = config.proxy.for_url(config.base_url)
+        """The proxy API calls go through (``config.proxy`` asked for the base URL), or None."""
+        auth = self.proxy.authorization if self.proxy is not None else None
+        tunnel = config.base_url.startswith("https://")
+        # Credentials for the proxy only: on the CONNECT of an https tunnel (aiohttp's
+        # proxy_headers), or on the request itself in absolute form for http, which the
+        # proxy consumes (aiohttp sends proxy_headers on CONNECT only).
+        self._proxy_headers = {"Proxy-Authorization": auth} if auth and tunnel else None
+        self._proxy_auth_line = {"Proxy-Authorization": auth} if auth and not tunnel else {}
+        self._api_origin = _host_port(config.base_url)
 
     def __repr__(self) -> str:
         return f"<Session base_url={self.config.base_url!r} closed={self._closed}>"
@@ -363,7 +376,7 @@ class Session:
         method = method.upper()
         url = self.config.base_url + path
         key = self._api_key.reveal()
-        headers = {"X-API-Key": key, "Accept": "application/json"}
+        headers = {"X-API-Key": key, "Accept": "application/json", **self._proxy_auth_line}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         data: bytes | None = None
@@ -392,12 +405,14 @@ class Session:
                     headers=headers,
                     timeout=client_timeout,
                     allow_redirects=False,
+                    proxy=self.proxy.url if self.proxy is not None else None,
+                    proxy_headers=self._proxy_headers,
                 ) as resp:
                     raw = await resp.read()
                     status = resp.status
                     resp_headers = resp.headers
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                error, sent = _connection_error(exc, method, path)
+                error, sent = _connection_error(exc, method, path, self.proxy, self._api_origin)
                 retryable = (safe_to_resend or not sent) and _transient(exc)
                 elapsed = anyio.current_time() - started
                 if not retryable or attempt >= policy.max_retries:
@@ -416,6 +431,16 @@ class Session:
                 continue
 
             elapsed = anyio.current_time() - started
+            if status == 407 and self.proxy is not None:
+                # An http:// base URL goes through the proxy in absolute form: its refusal
+                # is an answer, not a failed CONNECT. Resending will not change it.
+                raise ProxyError(
+                    f"{method} {path}: proxy {self.proxy} refused the call to "
+                    f"{self._api_origin}: 407 Proxy Authentication Required"
+                    + _credentials_hint(self.proxy),
+                    proxy=self.proxy.url,
+                    status_code=407,
+                )
             self._observe(resp_headers)
             if 200 <= status < 300:
                 body = _parse_json(raw)
@@ -500,18 +525,48 @@ def _response(
     )
 
 
+_PROXY_REFUSALS = frozenset({403, 407})
+"""A proxy's answers to CONNECT that mean "never": forbidden, or credentials needed."""
+
+
+def _credentials_hint(proxy: ProxyURL) -> str:
+    if proxy.username is not None:
+        return " (the proxy rejected the credentials)"
+    return " (the proxy needs credentials: proxy='http://user:password@host:port')"
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.hostname}:{port or default}"
+
+
 def _transient(exc: BaseException) -> bool:
-    """Certificate and TLS failures do not go away by retrying."""
+    """Certificate and TLS failures, and a proxy's refusal, do not go away by retrying."""
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return exc.status not in _PROXY_REFUSALS
     return not isinstance(
         exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, aiohttp.InvalidURL)
     )
 
 
 def _connection_error(
-    exc: BaseException, method: str, path: str
+    exc: BaseException, method: str, path: str, proxy: ProxyURL | None, origin: str
 ) -> tuple[APIConnectionError, bool]:
     """The typed error for a failed call, and whether the request may have reached the server."""
     where = f"{method} {path}"
+    if proxy is not None and isinstance(exc, aiohttp.ClientHttpProxyError):
+        message = f"{where}: proxy {proxy} refused CONNECT to {origin}: {exc.status} {exc.message}"
+        if exc.status == 407:
+            message += _credentials_hint(proxy)
+        return ProxyError(message, proxy=proxy.url, status_code=exc.status), False
+    if proxy is not None and isinstance(exc, aiohttp.ClientProxyConnectionError):
+        message = f"{where}: could not connect to proxy {proxy}: {exc.os_error or exc}"
+        return ProxyError(message, proxy=proxy.url), False
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return APITimeoutError(f"{where}: timed out connecting to the API"), False
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):

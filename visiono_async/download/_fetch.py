@@ -46,6 +46,7 @@ from ._refresh import BatchURLs, RefreshesExhausted
 from ._source import RemoteFile
 from ._threads import IOThreads
 from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
+from ._via_proxy import StorageProxyError
 
 T = TypeVar("T")
 
@@ -518,6 +519,10 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
             pending, size = await _stream(ctx, sink, file, target, resp, total)
     except (_Retry, _Refresh, _Fail):
         raise
+    except StorageProxyError as exc:
+        if exc.permanent:  # 403, 407: the proxy will answer the same way again
+            raise _Fail("proxy_error", str(exc)) from exc
+        raise _Retry("proxy_error", str(exc)) from exc
     except StorageBodyCut as exc:
         raise _Retry("body_cut", f"body cut off: {exc}") from exc
     except (StorageConnectionError, TimeoutError) as exc:

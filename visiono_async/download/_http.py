@@ -14,7 +14,9 @@ redirects (up to ten, ``Range``/``If-Range`` kept), ``gzip``/``deflate`` bodies
 decoded, bodies framed by ``Content-Length``, chunked encoding or the end of the
 connection, a connect timeout and a read timeout (no byte for that long while the caller
 waits), and back-pressure: reading from the socket pauses while ``buffer_limit`` bytes
-wait for the caller, so memory per transfer stays bounded whatever the file size.
+wait for the caller, so memory per transfer stays bounded whatever the file size. Through
+an HTTP proxy when ``proxy`` says so: a ``CONNECT`` tunnel for https, absolute-form
+requests for http (:mod:`._via_proxy`).
 
 Large bodies can skip the event loop: with ``handoff_min`` set, a plain-HTTP body of
 known length is held at its first byte and handed to a worker thread as a
@@ -22,7 +24,8 @@ known length is held at its first byte and handed to a worker thread as a
 for why and how the connection stays usable).
 
 Errors are few and typed: :class:`StorageConnectionError` (no answer: refused, reset,
-unparseable), :class:`StorageBodyCut` (the answer started, its body did not end),
+unparseable), :class:`StorageProxyError` (the proxy is unreachable or refused),
+:class:`StorageBodyCut` (the answer started, its body did not end),
 :class:`TooManyRedirects`, :class:`UnsupportedEncoding`, :class:`InvalidRequest` (a
 ``ValueError``) and ``TimeoutError``.
 """
@@ -47,7 +50,16 @@ import aiohttp
 import anyio
 import httptools
 
+from .._proxy import DIRECT, ProxySettings, ProxyURL
 from .._version import __version__
+from ._via_proxy import (
+    StorageProxyError,
+    aiohttp_proxy_error,
+    aiohttp_proxy_options,
+    connect_through,
+    forward_head,
+    refused,
+)
 
 __all__ = [
     "AiohttpStorage",
@@ -258,6 +270,9 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
+        self.via: ProxyURL | None = None  # set when requests go to a proxy in absolute form
+        self.target_prefix = ""
+        self.proxy_line = b""
         self._reset()
 
     def _reset(self) -> None:
@@ -376,7 +391,8 @@ class _Connection(asyncio.Protocol):
 
     def send(self, origin: _Origin, target: str, extra: bytes) -> None:
         """Send the request head; ``extra`` holds the caller's header lines, ready."""
-        data = f"GET {target}{origin.tail}".encode("latin-1") + extra
+        data = f"GET {self.target_prefix}{target}{origin.tail}".encode("latin-1")
+        data += self.proxy_line + extra
         self.in_flight = True
         self.last_data = now = self.loop.time()
         self.timer = self.loop.call_at(now + self.client.read_timeout, self._check)
@@ -792,6 +808,8 @@ class StorageHTTP:
         handoff_min: Bodies of at least this many bytes may be handed to a worker thread
             (:meth:`_Response.handoff`, for plain-HTTP bodies of known length); ``None``:
             never.
+        proxy: Which origins go through which HTTP proxy (``CONNECT`` tunnels for https,
+            see :mod:`._via_proxy`); None: every connection is direct.
     """
 
     def __init__(
@@ -805,8 +823,10 @@ class StorageHTTP:
         max_redirects: int = 10,
         ssl: ssl_module.SSLContext | None = None,
         handoff_min: int | None = None,
+        proxy: ProxySettings | None = None,
     ) -> None:
         self.connect_timeout = connect_timeout
+        self.proxy = proxy if proxy is not None else DIRECT
         self.handoff_min = handoff_min
         self.read_timeout = read_timeout
         self.buffer_limit = buffer_limit
@@ -876,6 +896,8 @@ class StorageHTTP:
                     if conn.error is not None:
                         raise conn.error
                     await conn.wait()
+                if conn.status == 407 and conn.via is not None:
+                    raise refused(conn.via, "GET", origin.host, origin.port, 407)
                 return conn, _Response(conn, url)
             except StorageConnectionError:
                 answered = conn.got_bytes
@@ -912,19 +934,40 @@ class StorageHTTP:
             if self._ssl is None:
                 self._ssl = ssl_module.create_default_context()
             ssl_context = self._ssl
+        proxy = self.proxy.for_origin(origin.scheme, origin.host, origin.port)
         try:
             with anyio.fail_after(self.connect_timeout):
-                _transport, conn = await loop.create_connection(
-                    lambda: _Connection(self, key),
-                    origin.host,
-                    origin.port,
-                    ssl=ssl_context,
-                    server_hostname=origin.host if ssl_context is not None else None,
-                )
+                if proxy is None:
+                    _transport, conn = await loop.create_connection(
+                        lambda: _Connection(self, key),
+                        origin.host,
+                        origin.port,
+                        ssl=ssl_context,
+                        server_hostname=origin.host if ssl_context is not None else None,
+                    )
+                else:
+                    conn = await connect_through(
+                        proxy,
+                        origin.scheme,
+                        origin.host,
+                        origin.port,
+                        lambda: _Connection(self, key),
+                        ssl_context,
+                        _USER_AGENT,
+                    )
+                    if ssl_context is None:
+                        conn.via = proxy
+                        conn.target_prefix, conn.proxy_line = forward_head(
+                            proxy, origin.host, origin.port
+                        )
         except TimeoutError:
+            through = f" through proxy {proxy}" if proxy is not None else ""
             raise TimeoutError(
-                f"connecting to {origin.host}:{origin.port} took over {self.connect_timeout:g} s"
+                f"connecting to {origin.host}:{origin.port}{through} took over "
+                f"{self.connect_timeout:g} s"
             ) from None
+        except StorageProxyError:
+            raise
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             raise StorageConnectionError(
                 f"cannot connect to {origin.host}:{origin.port}: {exc}"
@@ -957,8 +1000,9 @@ class StorageHTTP:
 class AiohttpStorage:
     """The same interface over an ``aiohttp.ClientSession`` the caller chose.
 
-    For storage that needs what only a full client has (a proxy, a custom connector,
-    request tracing). Errors are translated to this module's.
+    For storage that needs what only a full client has (a custom connector, request
+    tracing). Errors are translated to this module's; ``proxy`` picks the proxy per URL
+    as for :class:`StorageHTTP`.
     """
 
     def __init__(
@@ -968,8 +1012,10 @@ class AiohttpStorage:
         connect_timeout: float = 30.0,
         read_timeout: float = 60.0,
         buffer_limit: int = 1 << 20,
+        proxy: ProxySettings | None = None,
     ) -> None:
         self.session = session
+        self.proxy = proxy if proxy is not None else DIRECT
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
@@ -981,15 +1027,25 @@ class AiohttpStorage:
         self, url: str, headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[_AiohttpResponse]:
         """GET ``url``: ``async with storage.get(url) as response: ...``."""
+        proxy = self.proxy.for_url(url)
+        options, proxy_auth = aiohttp_proxy_options(proxy, url)
         try:
             async with self.session.get(
                 url,
-                headers={"Accept-Encoding": "identity", **(headers or {})},
+                headers={"Accept-Encoding": "identity", **(headers or {}), **proxy_auth},
                 timeout=self._timeout,
                 read_bufsize=self._bufsize,
                 max_redirects=10,
+                **options,
             ) as resp:
+                if resp.status == 407 and proxy is not None:
+                    raise refused(proxy, "GET", resp.url.host or "", resp.url.port or 80, 407)
                 yield _AiohttpResponse(resp)
+        except (aiohttp.ClientHttpProxyError, aiohttp.ClientProxyConnectionError) as exc:
+            error = aiohttp_proxy_error(proxy, url, exc) if proxy is not None else None
+            if error is None:
+                raise StorageConnectionError(f"{type(exc).__name__}: {exc}") from exc
+            raise error from exc
         except aiohttp.TooManyRedirects as exc:
             raise TooManyRedirects(str(exc)) from exc
         except aiohttp.InvalidURL as exc:

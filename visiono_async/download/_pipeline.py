@@ -50,6 +50,7 @@ from ._refresh import BatchURLs
 from ._report import ArchiveError, ArchiveReport, FailedFile
 from ._source import Batch, RemoteFile, Source
 from ._threads import IOThreads
+from ._via_proxy import storage_proxy
 
 __all__ = ["ArchiveClient", "Variant", "archive", "iter_archive"]
 
@@ -659,6 +660,7 @@ async def _storage_client(
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             buffer_limit=buffer_limit,
+            proxy=storage_proxy(client),
         )
     return await stack.enter_async_context(
         StorageHTTP(
@@ -667,6 +669,7 @@ async def _storage_client(
             buffer_limit=buffer_limit,
             max_idle=concurrency * 2,
             handoff_min=_HANDOFF_BYTES,
+            proxy=storage_proxy(client),
         )
     )
 
