@@ -22,6 +22,24 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         pytest.mark.anyio(obj)
 
 
+_PROXY_VARIABLES = [
+    f"{name}_{suffix}"
+    for name in ("HTTP", "HTTPS", "ALL", "NO", "http", "https", "all", "no")
+    for suffix in (("PROXY",) if name.isupper() else ("proxy",))
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests reach their loopback servers directly unless a test sets a proxy itself.
+
+    The SDK follows ``HTTP(S)_PROXY`` like curl does, so a proxy in the environment of the
+    machine running the tests would otherwise carry every emulator call.
+    """
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """aiohttp is asyncio-only."""
