@@ -19,8 +19,8 @@ import trustme
 from aiohttp import web
 from archive_helpers import BOTH_LOOPS, serving, trusting
 
+from visiono_async.download._aiohttp import AiohttpTransport as AiohttpStorage
 from visiono_async.download._http import (
-    AiohttpStorage,
     StorageBodyCut,
     StorageConnectionError,
     StorageHTTP,

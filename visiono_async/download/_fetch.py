@@ -31,20 +31,20 @@ import anyio
 import attrs
 
 from .._exceptions import DownloadError
-from ._http import (
-    BodyPipe,
-    InvalidRequest,
-    StorageBodyCut,
-    StorageClient,
-    StorageConnectionError,
-    StorageResponse,
-    TooManyRedirects,
-    UnsupportedEncoding,
-)
+from ._http import BodyPipe
 from ._paths import PathOutsideDestinationError, is_inside
 from ._refresh import BatchURLs, RefreshesExhausted
 from ._source import RemoteFile
 from ._threads import IOThreads
+from ._transport import (
+    InvalidRequest,
+    StorageBodyCut,
+    StorageConnectionError,
+    StorageResponse,
+    StorageTransport,
+    TooManyRedirects,
+    UnsupportedEncoding,
+)
 from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
 
 T = TypeVar("T")
@@ -223,7 +223,7 @@ class FetchResult:
 class FetchContext:
     """What every fetch of a run shares; ``io`` runs the blocking file work."""
 
-    http: StorageClient
+    http: StorageTransport
     root: str
     tmp_dir: str
     settings: FetchSettings
@@ -510,7 +510,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
                 size_problem = check_size(total, size=file.size, size_kb=file.size_kb)
                 if size_problem is not None:
                     # An error page is the likelier story than a wrong size: say so if so.
-                    head = b"" if sink.written else await resp.read_at_least(SNIFF_BYTES)
+                    head = b"" if sink.written else await _read_at_least(resp, SNIFF_BYTES)
                     bad = check_content(head[:SNIFF_BYTES], file.mime_type) if head else None
                     if bad is not None and bad[0] == "error_body":
                         raise _Fail(*bad)
@@ -540,6 +540,19 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
         sha256=sink.digest,
         mime_type=file.mime_type,
     )
+
+
+async def _read_at_least(resp: StorageResponse, n: int) -> bytes:
+    """At least ``n`` bytes of the body, or the whole body if shorter."""
+    got: list[bytes] = []
+    size = 0
+    while size < n:
+        chunks = await resp.read()
+        if not chunks:
+            break
+        got.extend(chunks)
+        size += sum(map(len, chunks))
+    return b"".join(got)
 
 
 def _check_head(pending: list[bytes], file: RemoteFile) -> None:

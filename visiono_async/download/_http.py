@@ -37,24 +37,28 @@ import socket
 import ssl as ssl_module
 import time
 import zlib
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
-import aiohttp
 import anyio
 import httptools
 
 from .._version import __version__
+from ._transport import (
+    InvalidRequest,
+    StorageBodyCut,
+    StorageConnectionError,
+    StorageResponse,
+    TooManyRedirects,
+    UnsupportedEncoding,
+)
 
 __all__ = [
-    "AiohttpStorage",
     "BodyPipe",
     "InvalidRequest",
+    "LeanTransport",
     "StorageBodyCut",
-    "StorageClient",
     "StorageConnectionError",
     "StorageHTTP",
     "StorageResponse",
@@ -69,71 +73,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # space (a signed URL's own percent-escapes and reserved characters must not change).
 _SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _CAN_POLL = hasattr(select, "poll")  # not on Windows: bodies are then read in the loop
-
-
-class StorageConnectionError(ConnectionError):
-    """No usable answer: the connection failed, was reset, or the answer was not HTTP."""
-
-
-class StorageBodyCut(ConnectionError):
-    """The answer's headers arrived but its body ended early (reset, close, bad framing)."""
-
-
-class InvalidRequest(ValueError):
-    """A URL or header this client will not send (scheme, missing host, CR/LF/NUL)."""
-
-
-class UnsupportedEncoding(Exception):
-    """Storage compressed the body with an encoding other than gzip or deflate."""
-
-
-class TooManyRedirects(Exception):
-    """Storage kept redirecting (more than ``max_redirects`` hops)."""
-
-
-class StorageResponse(Protocol):
-    """An answer from storage, as the download pipeline reads it."""
-
-    @property
-    def status(self) -> int:
-        """The HTTP status."""
-        ...
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The headers; ``get`` takes names in any case."""
-        ...
-
-    @property
-    def content_length(self) -> int | None:
-        """The body's announced length, or ``None``."""
-        ...
-
-    async def read(self) -> list[bytes]:
-        """The next body bytes; ``[]`` at the end."""
-        ...
-
-    async def read_at_least(self, n: int) -> bytes:
-        """At least ``n`` bytes of the body (fewer only when the body is shorter)."""
-        ...
-
-    async def handoff(self, min_first: int = 0) -> BodyPipe | None:
-        """The rest of the body as a :class:`BodyPipe` for a worker thread, or ``None``.
-
-        ``None`` means: read the body with :meth:`read`. The pipe's ``first`` holds at
-        least ``min_first`` body bytes (for a look at the content first).
-        """
-        ...
-
-
-class StorageClient(Protocol):
-    """What fetches files from storage: :class:`StorageHTTP` or :class:`AiohttpStorage`."""
-
-    def get(
-        self, url: str, headers: Mapping[str, str] | None = None, /
-    ) -> AbstractAsyncContextManager[StorageResponse]:
-        """GET ``url``; the answer whatever its status (redirects followed)."""
-        ...
 
 
 class _Origin:
@@ -250,7 +189,7 @@ class _Headers(dict[str, str]):
 class _Connection(asyncio.Protocol):
     """One keep-alive connection and the answer in flight on it."""
 
-    def __init__(self, client: StorageHTTP, key: tuple[str, str, int]) -> None:
+    def __init__(self, client: LeanTransport, key: tuple[str, str, int]) -> None:
         self.client = client
         self.key = key
         self.loop = asyncio.get_running_loop()
@@ -744,7 +683,7 @@ class _Response:
 class _Exchange:
     """``async with client.get(url) as response``: the connection goes back afterwards."""
 
-    def __init__(self, client: StorageHTTP, url: str, headers: Mapping[str, str]) -> None:
+    def __init__(self, client: LeanTransport, url: str, headers: Mapping[str, str]) -> None:
         self._client = client
         self._url = url
         self._headers = headers
@@ -777,8 +716,12 @@ class _Exchange:
             self._client._release(conn)
 
 
-class StorageHTTP:
-    """A pool of keep-alive HTTP/1.1 connections for GETs from storage.
+class LeanTransport:
+    """The pipeline's own storage transport: keep-alive HTTP/1.1 GETs, pooled per origin.
+
+    The default of ``archive()``; pass one as ``archive(..., transport=...)`` to tune it
+    (an ``ssl`` context, timeouts) or share it between runs. Use it as an async context
+    manager, or call :meth:`aclose`.
 
     Args:
         connect_timeout: Seconds to connect (TLS handshake included).
@@ -804,7 +747,7 @@ class StorageHTTP:
         idle_timeout: float = 15.0,
         max_redirects: int = 10,
         ssl: ssl_module.SSLContext | None = None,
-        handoff_min: int | None = None,
+        handoff_min: int | None = 256 * 1024,
     ) -> None:
         self.connect_timeout = connect_timeout
         self.handoff_min = handoff_min
@@ -821,7 +764,14 @@ class StorageHTTP:
         self.connections_made = 0
         """Connections opened so far (for tests and statistics)."""
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None) -> _Exchange:
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        /,
+        *,
+        sensitive: Collection[str] = (),
+    ) -> _Exchange:
         """GET ``url``: ``async with http.get(url) as response: ...``.
 
         The answer is returned whatever its status (redirects are followed). Leaving the
@@ -844,7 +794,7 @@ class StorageHTTP:
         self._open.clear()
         self._idle.clear()
 
-    async def __aenter__(self) -> StorageHTTP:
+    async def __aenter__(self) -> LeanTransport:
         return self
 
     async def __aexit__(
@@ -954,75 +904,5 @@ class StorageHTTP:
             idle.remove(conn)
 
 
-class AiohttpStorage:
-    """The same interface over an ``aiohttp.ClientSession`` the caller chose.
-
-    For storage that needs what only a full client has (a proxy, a custom connector,
-    request tracing). Errors are translated to this module's.
-    """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        connect_timeout: float = 30.0,
-        read_timeout: float = 60.0,
-        buffer_limit: int = 1 << 20,
-    ) -> None:
-        self.session = session
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        )
-        # aiohttp pauses the socket at twice its read buffer.
-        self._bufsize = max(64 * 1024, buffer_limit // 2)
-
-    @contextlib.asynccontextmanager
-    async def get(
-        self, url: str, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[_AiohttpResponse]:
-        """GET ``url``: ``async with storage.get(url) as response: ...``."""
-        try:
-            async with self.session.get(
-                url,
-                headers={"Accept-Encoding": "identity", **(headers or {})},
-                timeout=self._timeout,
-                read_bufsize=self._bufsize,
-                max_redirects=10,
-            ) as resp:
-                yield _AiohttpResponse(resp)
-        except aiohttp.TooManyRedirects as exc:
-            raise TooManyRedirects(str(exc)) from exc
-        except aiohttp.InvalidURL as exc:
-            raise InvalidRequest(f"not a usable URL: {exc}") from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise StorageBodyCut(f"body cut off: {exc}") from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise StorageConnectionError(f"{type(exc).__name__}: {exc}") from exc
-
-
-class _AiohttpResponse:
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers: Mapping[str, str] = resp.headers
-        self.url = str(resp.url)
-        self.content_length = resp.content_length
-
-    async def read(self) -> list[bytes]:
-        try:
-            chunk = await self._resp.content.readany()
-        except aiohttp.ClientPayloadError as exc:
-            raise StorageBodyCut(f"body cut off: {exc}") from exc
-        return [chunk] if chunk else []
-
-    async def handoff(self, min_first: int = 0) -> BodyPipe | None:
-        return None  # aiohttp owns its socket: the body is read with read()
-
-    async def read_at_least(self, n: int) -> bytes:
-        got = bytearray()
-        while len(got) < n:
-            chunks = await self.read()
-            if not chunks:
-                break
-            got += chunks[0]
-        return bytes(got)
+StorageHTTP = LeanTransport
+"""The name :class:`LeanTransport` had before the transport seam."""
