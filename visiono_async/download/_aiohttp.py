@@ -13,25 +13,45 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from types import TracebackType
 
 import aiohttp
+import yarl
 
+from .._version import __version__
 from ._http import BodyPipe
 from ._transport import (
+    DEFAULT_MAX_DECODED,
+    REDIRECT_STATUSES,
+    BoundedDecoder,
     InvalidRequest,
     StorageBodyCut,
     StorageConnectionError,
+    StorageDNSError,
+    StorageTLSError,
     TooManyRedirects,
+    check_url,
+    decoder_for,
+    encode_url,
+    next_hop,
 )
 
 __all__ = ["AiohttpTransport"]
 
+_USER_AGENT = f"visiono-async/{__version__}"
+_OWN_HEADERS = frozenset({"host", "accept-encoding", "user-agent"})
+
 
 class AiohttpTransport:
-    """Storage GETs through an ``aiohttp.ClientSession``.
+    """Storage GETs through an ``aiohttp.ClientSession``, with the lean transport's policy.
 
     Without ``session`` the transport makes its own on first use, with a connector of its
     own (storage connections never queue behind API calls) and ``trust_env=True`` (proxy
-    variables and ``.netrc`` apply, as with aiohttp's own defaults for tools), and closes it
-    in :meth:`aclose`. A session passed in stays the caller's.
+    variables and ``.netrc`` apply), and closes it in :meth:`aclose`. A session passed in
+    stays the caller's.
+
+    What it shares with ``LeanTransport``: URLs go out byte for byte (``%2F`` stays
+    ``%2F``), ``Accept-Encoding: identity`` is asked for and gzip/deflate decoded in
+    bounded steps, redirects are followed here (the one policy of ``next_hop``), and a
+    connection whose answer did not arrive with its head is not reused (aiohttp would hand
+    bytes past a long body to the next request on it).
 
     Args:
         session: The session to send through, or ``None`` for a dedicated one.
@@ -40,6 +60,9 @@ class AiohttpTransport:
         buffer_limit: Body bytes aiohttp buffers before reading from the socket pauses.
         limit: Connections the dedicated session opens at most (``session=None`` only).
         ssl: The TLS context of the dedicated session (default: the system's trust store).
+        max_redirects: Redirects followed per request.
+        max_decoded: The most bytes a gzip or deflate body may decode to.
+        allow_insecure_redirects: Follow a redirect from ``https`` to plain ``http``.
     """
 
     def __init__(
@@ -51,11 +74,17 @@ class AiohttpTransport:
         buffer_limit: int = 1 << 20,
         limit: int = 100,
         ssl: ssl_module.SSLContext | None = None,
+        max_redirects: int = 10,
+        max_decoded: int = DEFAULT_MAX_DECODED,
+        allow_insecure_redirects: bool = False,
     ) -> None:
         self._session = session
         self._owns_session = session is None
         self._limit = limit
         self._ssl = ssl
+        self.max_redirects = max_redirects
+        self.max_decoded = max_decoded
+        self.allow_insecure_redirects = allow_insecure_redirects
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
@@ -74,24 +103,73 @@ class AiohttpTransport:
         """GET ``url``: ``async with transport.get(url) as response: ...``.
 
         See ``StorageTransport.get``.
+
+        Raises:
+            InvalidRequest: A URL with a control character, or one aiohttp cannot send.
+            InsecureRedirect: A redirect from https to http (unless allowed).
+            TooManyRedirects: More than ``max_redirects`` redirects.
+            StorageTLSError: The certificate was not accepted.
+            StorageDNSError: The host name does not resolve.
+            StorageConnectionError: No answer.
         """
+        check_url(url)
+        hop_headers = dict(headers or {})
         try:
-            async with self.session().get(
-                url,
-                headers={"Accept-Encoding": "identity", **(headers or {})},
-                timeout=self._timeout,
-                read_bufsize=self._bufsize,
-                max_redirects=10,
-            ) as resp:
-                yield _AiohttpResponse(resp)
-        except aiohttp.TooManyRedirects as exc:
-            raise TooManyRedirects(str(exc)) from exc
+            for _hop in range(self.max_redirects + 1):
+                resp = await self._send(url, hop_headers)
+                location = _location(resp) if resp.status in REDIRECT_STATUSES else None
+                if location is None:
+                    try:
+                        yield _AiohttpResponse(resp, decoder_for(resp.headers, self.max_decoded))
+                    finally:
+                        resp.release()
+                    return
+                resp.release()
+                url, hop_headers = next_hop(
+                    url,
+                    location,
+                    hop_headers,
+                    sensitive=sensitive,
+                    allow_insecure=self.allow_insecure_redirects,
+                )
+            raise TooManyRedirects(f"more than {self.max_redirects} redirects")
         except aiohttp.InvalidURL as exc:
             raise InvalidRequest(f"not a usable URL: {exc}") from exc
         except aiohttp.ClientPayloadError as exc:
             raise StorageBodyCut(f"body cut off: {exc}") from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise StorageTLSError(
+                f"the TLS certificate of {exc.host}:{exc.port} was not accepted: "
+                f"{exc.certificate_error}"
+            ) from exc
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise StorageDNSError(f"cannot resolve {exc.host}: {exc.os_error}") from exc
         except aiohttp.ClientConnectionError as exc:
             raise StorageConnectionError(f"{type(exc).__name__}: {exc}") from exc
+        except aiohttp.ClientResponseError as exc:  # aiohttp could not parse the answer
+            first_line = str(exc.message).split("\n", 1)[0][:120]
+            raise StorageConnectionError(f"malformed HTTP answer: {first_line}") from exc
+
+    async def _send(self, url: str, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        sent = {k: v for k, v in headers.items() if k.lower() not in _OWN_HEADERS}
+        sent["Accept-Encoding"] = "identity"
+        sent["User-Agent"] = _USER_AGENT
+        resp = await self.session().get(
+            yarl.URL(encode_url(url), encoded=True),
+            headers=sent,
+            timeout=self._timeout,
+            read_bufsize=self._bufsize,
+            allow_redirects=False,
+            auto_decompress=False,
+        )
+        if not resp.content.is_eof() and resp.connection is not None:
+            # The body did not come with the head: aiohttp would pool the connection at the
+            # body's end before parsing what follows it, and hand bytes past the body to
+            # the next request. Such a connection is not reused.
+            protocol = resp.connection.protocol
+            if protocol is not None:
+                protocol.force_close()
+        return resp
 
     def session(self) -> aiohttp.ClientSession:
         """The session requests go through (the dedicated one is made on first call)."""
@@ -120,20 +198,46 @@ class AiohttpTransport:
         await self.aclose()
 
 
+def _location(resp: aiohttp.ClientResponse) -> bytes | None:
+    """The ``Location`` header as storage sent it (aiohttp's str would re-decode it)."""
+    for name, value in resp.raw_headers:
+        if name.lower() == b"location" and value.strip():
+            return value.strip()
+    return None
+
+
 class _AiohttpResponse:
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, decoder: BoundedDecoder | None) -> None:
         self._resp = resp
+        self._decoder = decoder
+        self._ended = False
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
         self.url = str(resp.url)
-        self.content_length = resp.content_length
+        self.content_length = resp.content_length if decoder is None else None
 
     async def read(self) -> list[bytes]:
-        try:
-            chunk = await self._resp.content.readany()
-        except aiohttp.ClientPayloadError as exc:
-            raise StorageBodyCut(f"body cut off: {exc}") from exc
-        return [chunk] if chunk else []
+        decoder = self._decoder
+        while True:
+            if decoder is not None and decoder.pending:
+                out = decoder.step()
+                if out:
+                    return [out]
+                continue
+            try:
+                chunk = await self._resp.content.readany()
+            except aiohttp.ClientPayloadError as exc:
+                raise StorageBodyCut(f"body cut off: {exc}") from exc
+            if decoder is None:
+                return [chunk] if chunk else []
+            if chunk:
+                decoder.feed([chunk])
+                continue
+            if self._ended:
+                return []
+            self._ended = True
+            tail = decoder.end()
+            return [tail] if tail else []
 
     async def handoff(self, min_first: int = 0) -> BodyPipe | None:
         return None  # aiohttp owns its socket: the body is read with read()

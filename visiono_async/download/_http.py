@@ -36,22 +36,30 @@ import select
 import socket
 import ssl as ssl_module
 import time
-import zlib
 from collections.abc import Collection, Mapping
 from types import TracebackType
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 import anyio
 import httptools
 
 from .._version import __version__
 from ._transport import (
+    DEFAULT_MAX_DECODED,
+    REDIRECT_STATUSES,
+    SAFE,
+    BoundedDecoder,
     InvalidRequest,
     StorageBodyCut,
     StorageConnectionError,
+    StorageDNSError,
     StorageResponse,
+    StorageTLSError,
     TooManyRedirects,
     UnsupportedEncoding,
+    check_url,
+    decoder_for,
+    next_hop,
 )
 
 __all__ = [
@@ -67,11 +75,7 @@ __all__ = [
 ]
 
 _USER_AGENT = f"visiono-async/{__version__}"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# Characters kept as they are in a request target: everything printable in ASCII but the
-# space (a signed URL's own percent-escapes and reserved characters must not change).
-_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _CAN_POLL = hasattr(select, "poll")  # not on Windows: bodies are then read in the loop
 
 
@@ -125,8 +129,7 @@ class _Origins:
         self._cache: dict[str, _Origin] = {}
 
     def split(self, url: str) -> tuple[_Origin, str]:
-        if "\r" in url or "\n" in url or "\x00" in url:
-            raise InvalidRequest("a storage URL must not contain CR, LF or NUL")
+        check_url(url)
         start = url.find("://")
         slash = url.find("/", start + 3) if start > 0 else -1
         if slash > 0:
@@ -145,7 +148,7 @@ class _Origins:
                 self._cache.clear()
             origin = self._cache[base] = _parse(base)[0]
         if not target.isascii() or " " in target:
-            target = quote(target, safe=_SAFE)
+            target = quote(target, safe=SAFE)
         return origin, target
 
 
@@ -231,6 +234,9 @@ class _Connection(asyncio.Protocol):
         if not self.in_flight:
             self._fail(StorageConnectionError("storage sent bytes nobody asked for"))
             return
+        if self.complete:
+            self._extra()
+            return
         if self.headers is None:
             # The parser keeps a head until it ends: a server sending headers forever
             # must not fill the memory.
@@ -240,6 +246,15 @@ class _Connection(asyncio.Protocol):
                 return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _ExtraBytes):
+                self._extra()
+                return
+            if isinstance(exc.__context__, StorageConnectionError):  # raised by a callback
+                self._fail(exc.__context__)
+                return
+            cls = StorageBodyCut if self.headers is not None else StorageConnectionError
+            self._fail(cls(f"malformed HTTP answer: {exc}"))
         except httptools.HttpParserUpgrade:
             self._fail(StorageConnectionError("storage switched protocols"))
         except httptools.HttpParserError as exc:
@@ -269,6 +284,11 @@ class _Connection(asyncio.Protocol):
             self._fail(StorageBodyCut(f"{message}: {exc}" if exc else message))
 
     # -- httptools callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            # A second answer in the same segment: never part of this one (see _extra).
+            raise _ExtraBytes("storage sent bytes after a complete answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.raw_headers.append((name, value))
@@ -312,6 +332,13 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # -- the caller's side ----------------------------------------------------------------
+
+    def location(self) -> bytes | None:
+        """The answer's ``Location`` header, as the bytes storage sent."""
+        for name, value in self.raw_headers:
+            if name.lower() == b"location" and value.strip():
+                return value.strip()
+        return None
 
     def send(self, origin: _Origin, target: str, extra: bytes) -> None:
         """Send the request head; ``extra`` holds the caller's header lines, ready."""
@@ -362,8 +389,11 @@ class _Connection(asyncio.Protocol):
             self.timer.cancel()
         pipe = self.pipe
         if pipe is not None:
+            clean = pipe.done and pipe.clean_end()
             pipe.close()
-            if pipe.done and not self.closed and self.transport is not None:
+            if not clean:
+                self.keep_alive = False  # bytes past the body (or its end): not reusable
+            elif not self.closed and self.transport is not None:
                 # The thread read the body to its last byte, never beyond: the connection
                 # is at the start of the next answer, which a fresh parser reads.
                 self.complete = True
@@ -415,6 +445,16 @@ class _Connection(asyncio.Protocol):
             "content-length" not in headers
             and "chunked" not in (headers.get("transfer-encoding") or "").lower()
         )
+
+    def _extra(self) -> None:
+        """Bytes after a complete answer: whatever they are, the connection is done.
+
+        The answer stands as its framing delimited it; the bytes are neither parsed into
+        it nor left for the next request on this connection, which is closed.
+        """
+        self.keep_alive = False
+        self.close()
+        self._wake()
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -537,6 +577,21 @@ class BodyPipe:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
 
+    def clean_end(self) -> bool:
+        """Whether the connection holds nothing past the body (checked once it is read).
+
+        A byte waiting past ``Content-Length``, or the connection's end, means it must
+        not carry another request: the next answer read on it would be those bytes.
+        """
+        try:
+            extra = self._sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        del extra  # a byte past the body, or b"" for the connection's end
+        return False
+
     def close(self) -> None:
         """Close the duplicate socket (in the event loop, once no thread reads any more)."""
         self._sock.close()
@@ -563,17 +618,9 @@ class _Response:
         assert headers is not None
         self.headers: Mapping[str, str] = headers
         self.url = url
-        self._decoder: zlib._Decompress | None = None
-        self._encoded = False
-        encoding = (headers.get("content-encoding") or "identity").strip().lower()
-        if encoding in ("gzip", "x-gzip"):
-            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            self._encoded = True
-        elif encoding == "deflate":
-            self._decoder = zlib.decompressobj()
-            self._encoded = True
-        elif encoding not in ("identity", ""):
-            raise UnsupportedEncoding(f"storage sent the body in {encoding!r}, not decodable here")
+        self._decoder = decoder_for(headers, conn.client.max_decoded)
+        self._encoded = self._decoder is not None
+        self._ended = False
 
     @property
     def content_length(self) -> int | None:
@@ -594,30 +641,37 @@ class _Response:
         conn = self._conn
         if conn.held:
             conn.release_hold()
+        if self._decoder is not None:
+            return await self._read_decoded(self._decoder)
         while True:
             if conn.chunks:
-                chunks = conn.take()
-                if self._decoder is not None:
-                    chunks = self._decode(chunks)
-                    if not chunks:
-                        continue
-                return chunks
+                return conn.take()
             if conn.error is not None:
-                error = conn.error
-                raise (
-                    error
-                    if not isinstance(error, StorageConnectionError)
-                    else StorageBodyCut(str(error))
-                )
+                raise _body_error(conn.error)
             if conn.complete:
-                decoder, self._decoder = self._decoder, None
-                if decoder is not None:
-                    tail = decoder.flush()
-                    if not decoder.eof:
-                        raise StorageBodyCut("the compressed body ends before its end marker")
-                    if tail:
-                        return [tail]
                 return []
+            await conn.wait()
+
+    async def _read_decoded(self, decoder: BoundedDecoder) -> list[bytes]:
+        """Up to 256 KiB of decoded body per call (see ``BoundedDecoder``)."""
+        conn = self._conn
+        while True:
+            if decoder.pending:
+                out = decoder.step()
+                if out:
+                    return [out]
+                continue
+            if conn.chunks:
+                decoder.feed(conn.take())
+                continue
+            if conn.error is not None:
+                raise _body_error(conn.error)
+            if conn.complete:
+                if self._ended:
+                    return []
+                self._ended = True
+                tail = decoder.end()
+                return [tail] if tail else []
             await conn.wait()
 
     async def read_at_least(self, n: int) -> bytes:
@@ -671,35 +725,49 @@ class _Response:
         conn.pipe = pipe
         return pipe
 
-    def _decode(self, chunks: list[bytes]) -> list[bytes]:
-        assert self._decoder is not None
-        try:
-            out = [self._decoder.decompress(chunk) for chunk in chunks]
-        except zlib.error as exc:
-            raise StorageBodyCut(f"undecodable compressed body: {exc}") from exc
-        return [piece for piece in out if piece]
+
+def _body_error(error: BaseException) -> BaseException:
+    return StorageBodyCut(str(error)) if isinstance(error, StorageConnectionError) else error
+
+
+class _ExtraBytes(Exception):
+    """Raised in a parser callback: a new answer began after the complete one."""
 
 
 class _Exchange:
     """``async with client.get(url) as response``: the connection goes back afterwards."""
 
-    def __init__(self, client: LeanTransport, url: str, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        client: LeanTransport,
+        url: str,
+        headers: Mapping[str, str],
+        sensitive: Collection[str],
+    ) -> None:
         self._client = client
         self._url = url
         self._headers = headers
+        self._sensitive = sensitive
         self._conn: _Connection | None = None
 
     async def __aenter__(self) -> _Response:
         client = self._client
         url = self._url
+        headers = self._headers
         for _hop in range(client.max_redirects + 1):
-            conn, response = await client._exchange(url, self._headers)
+            conn, response = await client._exchange(url, headers)
             self._conn = conn
-            location = response.headers.get("location")
-            if response.status not in _REDIRECTS or not location:
+            location = conn.location() if response.status in REDIRECT_STATUSES else None
+            if location is None:
                 return response
             self._release()
-            url = urljoin(url, location)
+            url, headers = next_hop(
+                url,
+                location,
+                headers,
+                sensitive=self._sensitive,
+                allow_insecure=client.allow_insecure_redirects,
+            )
         raise TooManyRedirects(f"more than {client.max_redirects} redirects")
 
     async def __aexit__(
@@ -735,6 +803,10 @@ class LeanTransport:
         handoff_min: Bodies of at least this many bytes may be handed to a worker thread
             (:meth:`_Response.handoff`, for plain-HTTP bodies of known length); ``None``:
             never.
+        max_decoded: The most bytes a gzip or deflate body may decode to
+            (:class:`DecodedTooLarge` past it). Identity is always asked for.
+        allow_insecure_redirects: Follow a redirect from ``https`` to plain ``http``
+            (refused with :class:`InsecureRedirect` by default).
     """
 
     def __init__(
@@ -748,7 +820,11 @@ class LeanTransport:
         max_redirects: int = 10,
         ssl: ssl_module.SSLContext | None = None,
         handoff_min: int | None = 256 * 1024,
+        max_decoded: int = DEFAULT_MAX_DECODED,
+        allow_insecure_redirects: bool = False,
     ) -> None:
+        self.max_decoded = max_decoded
+        self.allow_insecure_redirects = allow_insecure_redirects
         self.connect_timeout = connect_timeout
         self.handoff_min = handoff_min
         self.read_timeout = read_timeout
@@ -784,7 +860,7 @@ class LeanTransport:
             TooManyRedirects: More than ``max_redirects`` redirects.
             TimeoutError: Connecting, or waiting for the answer, took too long.
         """
-        return _Exchange(self, url, headers or {})
+        return _Exchange(self, url, headers or {}, sensitive)
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -875,7 +951,13 @@ class LeanTransport:
             raise TimeoutError(
                 f"connecting to {origin.host}:{origin.port} took over {self.connect_timeout:g} s"
             ) from None
-        except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+        except ssl_module.SSLCertVerificationError as exc:
+            raise StorageTLSError(
+                f"the TLS certificate of {origin.host}:{origin.port} was not accepted: {exc}"
+            ) from exc
+        except socket.gaierror as exc:
+            raise StorageDNSError(f"cannot resolve {origin.host}: {exc.strerror or exc}") from exc
+        except OSError as exc:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
             raise StorageConnectionError(
                 f"cannot connect to {origin.host}:{origin.port}: {exc}"
             ) from exc

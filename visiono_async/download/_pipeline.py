@@ -495,6 +495,7 @@ async def archive(
     max_attempts: int = 5,
     backoff: float = 0.25,
     read_timeout: float = 60.0,
+    file_timeout: float | None = None,
     chunk_size: int = 512 * 1024,
     http: aiohttp.ClientSession | None = None,
     transport: StorageTransport | None = None,
@@ -535,7 +536,10 @@ async def archive(
         refresh_margin: Seconds of validity a URL needs when its file starts.
         max_attempts: Attempts per file on connection errors, cut bodies and 5xx.
         backoff: The first retry delay in seconds (doubled per attempt, with jitter).
-        read_timeout: Seconds without a byte from storage before an attempt fails.
+        read_timeout: Seconds without a byte from storage before an attempt fails (for
+            the transport the run makes; one passed in has its own).
+        file_timeout: Seconds one file may take, all attempts together; past it the file
+            fails with reason ``timeout`` (a slow drip never trips ``read_timeout``).
         chunk_size: Bytes per write to disk.
         http: An ``aiohttp.ClientSession`` to fetch from storage with (a proxy, your own
             connector or tracing): short for ``transport=AiohttpTransport(http)``. By
@@ -587,6 +591,7 @@ async def archive(
         backoff=backoff,
         refresh_margin=refresh_margin,
         read_timeout=read_timeout,
+        file_timeout=file_timeout,
         fsync=fsync,
     )
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
