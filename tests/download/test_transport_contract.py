@@ -9,6 +9,7 @@ a final name, never a success for a wrong answer, never a temp file left behind.
 from __future__ import annotations
 
 import gzip
+import socket
 import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -176,6 +177,17 @@ class TestBasics:
         server.route("/a.jpg", stall)
         report = await run(transport(read_timeout=0.3), dest, photo(server.url("/a.jpg")), **FAST)
         assert ["body_cut"] == reasons(report) or ["connection_error"] == reasons(report)
+        await assert_stored(dest, {})
+
+    async def test_a_refused_connection_is_retried_then_fails(
+        self, transport: MakeTransport, dest: Path
+    ) -> None:
+        """Nobody listening: connection_error after max_attempts, nothing stored."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))  # bound, not listening: connecting is refused
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}/a.jpg"
+            report = await run(transport(), dest, photo(url), **FAST)
+        assert ["connection_error"] == reasons(report)
         await assert_stored(dest, {})
 
     async def test_a_silent_server_times_out(
@@ -399,6 +411,36 @@ class TestURLs:
 
 
 class TestRedirects:
+    async def test_a_relative_redirect_keeps_the_range(
+        self, transport: MakeTransport, server: Misbehaving, dest: Path
+    ) -> None:
+        """A resume that is redirected asks the new location for the same Range."""
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(LARGE)}\r\n\r\n".encode()
+        server.route(
+            "/a/x.jpg",
+            by_attempt(
+                answer_then_close(head + LARGE[:300_000]),
+                answer(ok(b"", status="307 Temporary Redirect", headers="Location: ../b/y\r\n")),
+            ),
+        )
+        server.route("/b/y", ranged(LARGE))
+        report = await run(
+            transport(), dest, photo(server.url("/a/x.jpg")), chunk_size=64 * 1024, **FAST
+        )
+        assert (1, []) == (report.downloaded, report.failed)
+        assert b"/b/y" == server.requests[-1].target
+        assert (server.requests[-1].headers.get("range") or "").startswith("bytes=")
+        await assert_stored(dest, {"a.jpg": LARGE})
+
+    async def test_endless_redirects_fail(
+        self, transport: MakeTransport, server: Misbehaving, dest: Path
+    ) -> None:
+        """A redirect loop fails as too_many_redirects after max_redirects hops."""
+        server.route("/loop", answer(ok(b"", status="302 Found", headers="Location: /loop\r\n")))
+        report = await run(transport(max_redirects=3), dest, photo(server.url("/loop")))
+        assert ["too_many_redirects"] == reasons(report)
+        assert 4 == len(server.requests)
+
     async def test_an_ascii_location_is_taken_byte_for_byte(
         self, transport: MakeTransport, server: Misbehaving, dest: Path
     ) -> None:
