@@ -39,12 +39,13 @@ from visiono_async.download import (
     archive,
     read_manifest,
 )
+from visiono_async.download._aiohttp import _AiohttpResponse
 from visiono_async.download._http import (
     BodyPipe,
+    LeanTransport,
     StorageBodyCut,
     StorageHTTP,
     StorageResponse,
-    _AiohttpResponse,
     _Response,
 )
 from visiono_async.testing import sample_jpeg
@@ -125,17 +126,10 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> PipeSpy:
 
 
 @pytest.fixture
-def storage_clients(monkeypatch: pytest.MonkeyPatch) -> list[StorageHTTP]:
-    """The real ``StorageHTTP`` instances the pipeline makes, kept for their counters."""
-    made: list[StorageHTTP] = []
-
-    def make(**kwargs: Any) -> StorageHTTP:
-        http = StorageHTTP(**kwargs)
-        made.append(http)
-        return http
-
-    monkeypatch.setattr(_pipeline, "StorageHTTP", make)
-    return made
+async def lean() -> AsyncIterator[LeanTransport]:
+    """The pipeline's transport, made here and passed as ``transport=`` for its counters."""
+    async with LeanTransport(handoff_min=HANDOFF) as transport:
+        yield transport
 
 
 # -- a scripted raw storage server ------------------------------------------------------------
@@ -483,8 +477,8 @@ class TestStorageHTTP:
             assert 1 == http.connections_made
 
     async def test_without_handoff_min_nothing_is_held(self, origin: str) -> None:
-        """The default client never hands a body off, whatever its size."""
-        async with StorageHTTP() as http, http.get(f"{origin}/big") as resp:
+        """``handoff_min=None``: a body is never handed off, whatever its size."""
+        async with StorageHTTP(handoff_min=None) as http, http.get(f"{origin}/big") as resp:
             assert await resp.handoff(0) is None
             assert BIG == await body_of(resp)
 
@@ -667,14 +661,18 @@ class TestArchive:
         emulator: Any,
         dest: Path,
         spy: PipeSpy,
-        storage_clients: list[StorageHTTP],
+        lean: LeanTransport,
     ) -> None:
         """Files from 256 KiB on are piped, byte-identical and hashed; one connection serves all."""
         seeded = await seed(client, emulator, 3, sizes=[1_572_864, 700_001, 40_000])
 
         with anyio.fail_after(20):
             report = await archive(
-                client, dest, photo_requests=[seeded.photo_request_id], concurrency=1
+                client,
+                dest,
+                photo_requests=[seeded.photo_request_id],
+                concurrency=1,
+                transport=lean,
             )
 
         assert (3, 0, []) == (report.downloaded, report.skipped, report.failed)
@@ -682,9 +680,7 @@ class TestArchive:
         assert 2 == len(spy.pipes)
         assert all(pipe.done for pipe in spy.pipes)
         assert 3 == emulator.count("GET", "/storage/")
-        (http,) = storage_clients
-        assert HANDOFF == http.handoff_min
-        assert 1 == http.connections_made
+        assert 1 == lean.connections_made
         entries = await read_manifest(dest)
         on_disk = files_under(dest)
         assert 3 == len(entries) == len(on_disk)
@@ -1025,7 +1021,7 @@ class TestArchive:
         emulator: Any,
         dest: Path,
         spy: PipeSpy,
-        storage_clients: list[StorageHTTP],
+        lean: LeanTransport,
     ) -> None:
         """A 400 kB HTML page with a 200 and image/jpeg is sniffed in the pipe, never stored."""
         seeded = await seed(client, emulator, 2, sizes=[400_000, 400_000])
@@ -1037,13 +1033,17 @@ class TestArchive:
 
         with anyio.fail_after(20):
             report = await archive(
-                client, dest, photo_requests=[seeded.photo_request_id], concurrency=1
+                client,
+                dest,
+                photo_requests=[seeded.photo_request_id],
+                concurrency=1,
+                transport=lean,
             )
 
         assert 1 == report.downloaded
         assert ["error_body"] == [f.reason for f in report.failed]
         assert 2 == len(spy.pipes)  # the page was sniffed from pipe.first
-        assert 2 == storage_clients[0].connections_made  # an unread body is not reused
+        assert 2 == lean.connections_made  # an unread body is not reused
         on_disk = files_under(dest)
         assert 1 == len(on_disk)
         assert set(on_disk.values()) <= set(seeded.photos.values())

@@ -1,4 +1,8 @@
-"""The lean storage HTTP client over real loopback sockets: framing, pooling, errors, TLS."""
+"""The lean storage HTTP client over real loopback sockets: framing, pooling, errors, TLS.
+
+Cases every transport must pass (aiohttp's too) live in ``test_transport_contract.py``;
+these are the lean client's own (its pool, its buffer, its parser limits).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-import aiohttp
 import anyio
 import pytest
 import trustme
@@ -20,7 +23,6 @@ from aiohttp import web
 from archive_helpers import BOTH_LOOPS, serving, trusting
 
 from visiono_async.download._http import (
-    AiohttpStorage,
     StorageBodyCut,
     StorageConnectionError,
     StorageHTTP,
@@ -713,44 +715,3 @@ class TestClose:
         with pytest.raises(RuntimeError):
             async with http.get(url):
                 pass
-
-
-class TestAiohttpStorage:
-    async def test_get(self, origin: str) -> None:
-        async with aiohttp.ClientSession() as session:
-            storage = AiohttpStorage(session)
-            async with storage.get(f"{origin}/file") as resp:
-                assert 200 == resp.status
-                assert "cold" == resp.headers.get("x-storage-class")
-                assert len(BODY) == resp.content_length
-                head = await resp.read_at_least(1000)
-                assert BODY == head + await body_of(resp)
-            async with storage.get(f"{origin}/a/redirect", {"Range": "bytes=5-"}) as resp:
-                assert b"/b/target?x=1 bytes=5-" == await body_of(resp)
-            async with storage.get(f"{origin}/status/404") as resp:
-                assert 404 == resp.status
-
-    async def test_cut_body(self, serve_raw: Callable[[Handler], Awaitable[str]]) -> None:
-        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await _answer(
-                reader, writer, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 500
-            )
-
-        url = await serve_raw(handler)
-        async with aiohttp.ClientSession() as session:
-            storage = AiohttpStorage(session)
-            with pytest.raises(StorageBodyCut):
-                async with storage.get(url) as resp:
-                    await body_of(resp)
-
-    async def test_too_many_redirects_and_refused(self, origin: str) -> None:
-        async with aiohttp.ClientSession() as session:
-            storage = AiohttpStorage(session)
-            with pytest.raises(TooManyRedirects):
-                async with storage.get(f"{origin}/loop"):
-                    pass
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                with pytest.raises(StorageConnectionError):
-                    async with storage.get(f"http://127.0.0.1:{sock.getsockname()[1]}/"):
-                        pass

@@ -256,7 +256,7 @@ class TestArchiveOverHTTPS:
     async def test_without_trusting_the_ca_every_file_fails_and_nothing_is_written(
         self, tls: TLSFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """No SSL_CERT_FILE: each file fails with connection_error naming the certificate
+        """No SSL_CERT_FILE: each file fails once with tls_error naming the certificate
         check, no request reaches nginx, no photo lands on disk."""
         monkeypatch.delenv("SSL_CERT_FILE", raising=False)
         monkeypatch.delenv("SSL_CERT_DIR", raising=False)
@@ -268,7 +268,7 @@ class TestArchiveOverHTTPS:
             )
 
             assert 0 == report.downloaded
-            assert ["connection_error"] * 3 == [f.reason for f in report.failed]
+            assert ["tls_error"] * 3 == [f.reason for f in report.failed]
             assert all("CERTIFICATE_VERIFY_FAILED" in f.message for f in report.failed)
             assert {} == archived_photos(dest)
             assert [] == await origin.storage_log()

@@ -1,6 +1,6 @@
 """Storage downloads through a proxy: absolute form for http, CONNECT tunnels for https.
 
-One contract for both storage transports (the lean ``StorageHTTP`` and ``AiohttpStorage``),
+One contract for both storage transports (``LeanTransport`` and ``AiohttpTransport``),
 against real nginx storage (plain and TLS) through a real tinyproxy, whose log tells what
 went through it; a recording proxy of our own demands credentials and shows where they
 travelled. Then whole archive runs with the proxy taken from the environment.
@@ -27,8 +27,14 @@ from tests.download.test_nginx_origin import assert_archived_exactly, nginx_orig
 from tests.proxy_servers import RecordingProxy, TinyProxy, free_port, header_origin, tinyproxy
 from visiono_async import VisionoClient
 from visiono_async._proxy import ProxySettings
-from visiono_async.download import RemoteFile, SignedURLSource, archive
-from visiono_async.download._http import AiohttpStorage, StorageClient, StorageHTTP
+from visiono_async.download import (
+    AiohttpTransport,
+    LeanTransport,
+    RemoteFile,
+    SignedURLSource,
+    StorageTransport,
+    archive,
+)
 from visiono_async.download._via_proxy import StorageProxyError
 from visiono_async.testing._nginx import NginxStorage
 
@@ -71,29 +77,29 @@ async def nginx(
         yield storage
 
 
-Transport = Callable[[ProxySettings, ssl.SSLContext], AbstractAsyncContextManager[StorageClient]]
+Transport = Callable[[ProxySettings, ssl.SSLContext], AbstractAsyncContextManager[StorageTransport]]
 
 
 @asynccontextmanager
-async def lean(proxy: ProxySettings, context: ssl.SSLContext) -> AsyncIterator[StorageClient]:
-    async with StorageHTTP(ssl=context, proxy=proxy) as http:
+async def lean(proxy: ProxySettings, context: ssl.SSLContext) -> AsyncIterator[StorageTransport]:
+    async with LeanTransport(ssl=context, proxy=proxy) as http:
         yield http
 
 
 @asynccontextmanager
 async def via_aiohttp(
     proxy: ProxySettings, context: ssl.SSLContext
-) -> AsyncIterator[StorageClient]:
+) -> AsyncIterator[StorageTransport]:
     connector = aiohttp.TCPConnector(ssl=context)
     async with aiohttp.ClientSession(connector=connector) as session:
-        yield AiohttpStorage(session, proxy=proxy)
+        yield AiohttpTransport(session, proxy=proxy)
 
 
 TRANSPORTS = pytest.mark.parametrize("transport", [lean, via_aiohttp], ids=["lean", "aiohttp"])
 SCHEMES = pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 
 
-async def fetch(storage: StorageClient, url: str) -> tuple[int, bytes]:
+async def fetch(storage: StorageTransport, url: str) -> tuple[int, bytes]:
     async with storage.get(url) as resp:
         got = bytearray()
         while chunks := await resp.read():
@@ -143,8 +149,15 @@ class TestThroughTinyproxy:
                 assert (200, PHOTO) == await fetch(http, url)
             assert 2 == await nginx_gets(storage)
             port = storage.port
-        if tls:  # one tunnel, kept alive for both
+        if tls and transport is lean:  # one tunnel, kept alive for both
             assert [("CONNECT", f"127.0.0.1:{port}")] == proxy.requests()
+        elif tls:
+            # aiohttp: a connection whose body came in more reads than its head is not
+            # reused (it could hand bytes past the body to the next request), so a TLS
+            # tunnel may carry one file only.
+            tunnels = proxy.requests()
+            assert 1 <= len(tunnels) <= 2
+            assert {("CONNECT", f"127.0.0.1:{port}")} == set(tunnels)
         else:
             assert [("GET", url)] * 2 == proxy.requests()
 

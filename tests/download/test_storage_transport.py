@@ -1,24 +1,31 @@
-"""Which HTTP client fetches from storage: the pipeline's own, or the caller's aiohttp session.
+"""Which transport fetches from storage: the pipeline's own, the caller's, or an aiohttp session.
 
-By default the pipeline fetches with its lean client (``StorageHTTP``); an ``http=`` session,
-or the session given to ``VisionoClient(http_session=)``, is used instead when the caller
-chose one (a proxy, their TLS settings, tracing). Both paths must archive the same files and
-turn the same storage faults into the same retries.
+By default the pipeline fetches with its lean transport (``LeanTransport``); ``transport=``
+takes any ``StorageTransport``, and an ``http=`` session, or the session given to
+``VisionoClient(http_session=)``, means ``AiohttpTransport`` over that session. Every path
+must archive the same files and turn the same storage faults into the same retries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from archive_helpers import files_under, seed, temp_files
 
 from visiono_async import VisionoClient
-from visiono_async.download import _pipeline as pipeline_module
-from visiono_async.download import archive, read_manifest
-from visiono_async.download._http import StorageHTTP
+from visiono_async.download import (
+    AiohttpTransport,
+    LeanTransport,
+    StorageResponse,
+    StorageTransport,
+    archive,
+    iter_archive,
+    read_manifest,
+)
 
 
 class _Traced:
@@ -37,26 +44,89 @@ class _Traced:
         return [u for u in self.urls if "/storage/" in u]
 
 
-async def test_default_client_fetches_storage_with_its_own_http(
-    client: Any, emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+class _Counting:
+    """A transport of the caller's own that counts its GETs and delegates them."""
+
+    def __init__(self, inner: StorageTransport) -> None:
+        self.inner = inner
+        self.urls: list[str] = []
+
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        /,
+        *,
+        sensitive: Collection[str] = (),
+    ) -> AbstractAsyncContextManager[StorageResponse]:
+        self.urls.append(url)
+        return self.inner.get(url, headers, sensitive=sensitive)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_lean_transport_passed_in_fetches_storage_and_stays_open(
+    client: Any, emulator: Any, tmp_path: Path
 ) -> None:
-    """Without a session of the caller's, storage goes through one StorageHTTP, kept alive."""
-    made: list[StorageHTTP] = []
-
-    class Recorded(StorageHTTP):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(pipeline_module, "StorageHTTP", Recorded)
+    """transport=LeanTransport(): one pool for the run, kept alive, still usable after it."""
     seeded = await seed(client, emulator, 6)
-    report = await archive(
-        client, tmp_path / "a", photo_requests=[seeded.photo_request_id], concurrency=2
-    )
-    assert 6 == report.downloaded
-    assert 1 == len(made)
-    assert 1 <= made[0].connections_made <= 2  # two transfers at a time, connections reused
-    assert 6 == int(emulator.count("GET", "/storage/"))
+    async with LeanTransport() as transport:
+        report = await archive(
+            client,
+            tmp_path / "a",
+            photo_requests=[seeded.photo_request_id],
+            concurrency=2,
+            transport=transport,
+        )
+        assert 6 == report.downloaded
+        assert 1 <= transport.connections_made <= 2  # two at a time, connections reused
+        again = await archive(
+            client, tmp_path / "b", photo_requests=[seeded.photo_request_id], transport=transport
+        )
+        assert 6 == again.downloaded
+    assert 12 == int(emulator.count("GET", "/storage/"))
+
+
+async def test_any_storage_transport_is_accepted(
+    client: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """A transport of the caller's own (the protocol, no subclassing) fetches every file."""
+    seeded = await seed(client, emulator, 3)
+    async with LeanTransport() as lean:
+        counting = _Counting(lean)
+        report = await archive(
+            client, tmp_path / "a", photo_requests=[seeded.photo_request_id], transport=counting
+        )
+    assert 3 == report.downloaded
+    assert 3 == len(counting.urls)
+    assert set(seeded.photos.values()) == set(files_under(tmp_path / "a").values())
+
+
+async def test_iter_archive_takes_a_transport(client: Any, emulator: Any, tmp_path: Path) -> None:
+    """iter_archive(..., transport=...) fetches through it too."""
+    seeded = await seed(client, emulator, 2)
+    async with LeanTransport() as lean:
+        counting = _Counting(lean)
+        async with iter_archive(
+            client, tmp_path / "a", photo_requests=[seeded.photo_request_id], transport=counting
+        ) as events:
+            kinds = [event.kind async for event in events]
+    assert 2 == kinds.count("file_done")
+    assert 2 == len(counting.urls)
+
+
+async def test_an_aiohttp_transport_with_its_own_session(
+    client: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """AiohttpTransport() without a session makes (and closes) one of its own."""
+    seeded = await seed(client, emulator, 3)
+    async with AiohttpTransport() as transport:
+        report = await archive(
+            client, tmp_path / "a", photo_requests=[seeded.photo_request_id], transport=transport
+        )
+    assert 3 == report.downloaded
+    assert set(seeded.photos.values()) == set(files_under(tmp_path / "a").values())
 
 
 async def test_the_callers_http_session_is_used_for_storage(

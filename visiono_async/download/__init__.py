@@ -8,8 +8,11 @@ archived the same way through a custom ``Source``.
 
 from __future__ import annotations
 
+from ._aiohttp import AiohttpTransport as AiohttpTransport
 from ._fetch import FetchSettings as FetchSettings
 from ._fetch import TempFile as TempFile
+from ._http import BodyPipe as BodyPipe
+from ._http import LeanTransport as LeanTransport
 from ._manifest import ManifestEntry as ManifestEntry
 from ._manifest import read_manifest as read_manifest
 from ._paths import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
@@ -32,18 +35,29 @@ from ._source import Batch as Batch
 from ._source import RemoteFile as RemoteFile
 from ._source import SignedURLSource as SignedURLSource
 from ._source import Source as Source
+from ._transport import InvalidRequest as InvalidRequest
+from ._transport import StorageBodyCut as StorageBodyCut
+from ._transport import StorageConnectionError as StorageConnectionError
+from ._transport import StorageResponse as StorageResponse
+from ._transport import StorageTransport as StorageTransport
+from ._transport import TooManyRedirects as TooManyRedirects
+from ._transport import UnsupportedEncoding as UnsupportedEncoding
 from ._visiono import VisionoBatch as VisionoBatch
 from ._visiono import VisionoSource as VisionoSource
 
 __all__ = [
+    "AiohttpTransport",
     "ArchiveClient",
     "ArchiveError",
     "ArchiveEvents",
     "ArchiveReport",
     "Batch",
+    "BodyPipe",
     "DEFAULT_TEMPLATE",
     "FailedFile",
     "FetchSettings",
+    "InvalidRequest",
+    "LeanTransport",
     "ManifestEntry",
     "PlainProgress",
     "ProgressCallback",
@@ -52,7 +66,13 @@ __all__ = [
     "RichProgress",
     "SignedURLSource",
     "Source",
+    "StorageBodyCut",
+    "StorageConnectionError",
+    "StorageResponse",
+    "StorageTransport",
     "TempFile",
+    "TooManyRedirects",
+    "UnsupportedEncoding",
     "Variant",
     "VisionoBatch",
     "VisionoSource",

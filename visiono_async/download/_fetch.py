@@ -19,6 +19,7 @@ import functools
 import hashlib
 import itertools
 import json
+import math
 import os
 import random
 import secrets
@@ -31,20 +32,24 @@ import anyio
 import attrs
 
 from .._exceptions import DownloadError
-from ._http import (
-    BodyPipe,
-    InvalidRequest,
-    StorageBodyCut,
-    StorageClient,
-    StorageConnectionError,
-    StorageResponse,
-    TooManyRedirects,
-    UnsupportedEncoding,
-)
+from ._http import BodyPipe
 from ._paths import PathOutsideDestinationError, is_inside
 from ._refresh import BatchURLs, RefreshesExhausted
 from ._source import RemoteFile
 from ._threads import IOThreads
+from ._transport import (
+    DecodedTooLarge,
+    InsecureRedirect,
+    InvalidRequest,
+    StorageBodyCut,
+    StorageConnectionError,
+    StorageDNSError,
+    StorageResponse,
+    StorageTLSError,
+    StorageTransport,
+    TooManyRedirects,
+    UnsupportedEncoding,
+)
 from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
 from ._via_proxy import StorageProxyError
 
@@ -184,6 +189,9 @@ class FetchSettings:
             a URL closer to expiry is refreshed first.
         connect_timeout: Seconds to establish a connection.
         read_timeout: Seconds without receiving a byte before the attempt fails.
+        file_timeout: Seconds one file may take, all attempts together, before it fails
+            with reason ``timeout`` (a slow drip never trips ``read_timeout``); ``None``:
+            no limit.
         fsync: ``fsync`` each file before it is renamed into place.
         opener: Opens a temp file for binary writing, exclusively (a seam for tests; keep
             the default). A binary file object, such as ``open(path, "xb")`` returns, will do.
@@ -197,6 +205,7 @@ class FetchSettings:
     refresh_margin: float = 60.0
     connect_timeout: float = 30.0
     read_timeout: float = 60.0
+    file_timeout: float | None = None
     fsync: bool = False
     opener: Callable[[str], TempFile] = _default_opener
 
@@ -224,7 +233,7 @@ class FetchResult:
 class FetchContext:
     """What every fetch of a run shares; ``io`` runs the blocking file work."""
 
-    http: StorageClient
+    http: StorageTransport
     root: str
     tmp_dir: str
     settings: FetchSettings
@@ -472,7 +481,7 @@ def _content_range_start(value: str | None) -> tuple[int, int | None] | None:
 
 async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Target) -> FetchResult:
     """One GET of the file; raises _Retry, _Refresh or _Fail when it does not archive it."""
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(file.headers)
     resuming = sink.written > 0
     if resuming:
         headers["Range"] = f"bytes={sink.written}-"
@@ -480,7 +489,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
             # The rest of *this* version, or the whole new one (a 200) if it changed.
             headers["If-Range"] = sink.etag
     try:
-        async with ctx.http.get(file.url, headers) as resp:
+        async with ctx.http.get(file.url, headers, sensitive=file.headers.keys()) as resp:
             status = resp.status
             if status in _REFRESH_STATUSES:
                 raise _Refresh(status)
@@ -511,7 +520,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
                 size_problem = check_size(total, size=file.size, size_kb=file.size_kb)
                 if size_problem is not None:
                     # An error page is the likelier story than a wrong size: say so if so.
-                    head = b"" if sink.written else await resp.read_at_least(SNIFF_BYTES)
+                    head = b"" if sink.written else await _read_at_least(resp, SNIFF_BYTES)
                     bad = check_content(head[:SNIFF_BYTES], file.mime_type) if head else None
                     if bad is not None and bad[0] == "error_body":
                         raise _Fail(*bad)
@@ -525,12 +534,20 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
         raise _Retry("proxy_error", str(exc)) from exc
     except StorageBodyCut as exc:
         raise _Retry("body_cut", f"body cut off: {exc}") from exc
+    except StorageTLSError as exc:  # a certificate does not get better by asking again
+        raise _Fail("tls_error", str(exc)) from exc
+    except StorageDNSError as exc:
+        raise _Fail("dns_error", str(exc)) from exc
     except (StorageConnectionError, TimeoutError) as exc:
         raise _Retry("connection_error", f"{type(exc).__name__}: {exc}") from exc
     except TooManyRedirects as exc:
         raise _Fail("too_many_redirects", str(exc)) from exc
     except UnsupportedEncoding as exc:
         raise _Fail("bad_encoding", str(exc)) from exc
+    except DecodedTooLarge as exc:
+        raise _Fail("decoded_too_large", str(exc)) from exc
+    except InsecureRedirect as exc:
+        raise _Fail("insecure_redirect", str(exc)) from exc
     except InvalidRequest as exc:  # a URL the client cannot send (scheme, control characters)
         raise _Fail("bad_url", str(exc)) from exc
     # The connection is back in the pool before the last write, close and rename.
@@ -545,6 +562,28 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
         sha256=sink.digest,
         mime_type=file.mime_type,
     )
+
+
+async def _read_at_least(resp: StorageResponse, n: int) -> bytes:
+    """At least ``n`` bytes of the body, or the whole body if shorter."""
+    got: list[bytes] = []
+    size = 0
+    while size < n:
+        chunks = await resp.read()
+        if not chunks:
+            break
+        got.extend(chunks)
+        size += sum(map(len, chunks))
+    return b"".join(got)
+
+
+def _most_bytes(file: RemoteFile) -> int | None:
+    """The most bytes the file can have, when the source says (``check_size``'s tolerance)."""
+    if file.size is not None:
+        return file.size
+    if file.size_kb is not None:
+        return int((file.size_kb + 1) * 1024)
+    return None
 
 
 def _check_head(pending: list[bytes], file: RemoteFile) -> None:
@@ -574,6 +613,7 @@ async def _stream(
     read = resp.read
     pending: list[bytes] = []
     buffered = 0
+    most = _most_bytes(file)
     while True:
         chunks = await read()
         if not chunks:
@@ -581,6 +621,9 @@ async def _stream(
         pending.extend(chunks)
         for chunk in chunks:
             buffered += len(chunk)
+        if most is not None and sink.written + buffered > most:
+            # Before any of it is written: a body longer than the file cannot be the file.
+            raise _Fail("size_mismatch", f"the body exceeds the expected {most} bytes")
         if not checked and buffered >= SNIFF_BYTES:
             _check_head(pending, file)  # an error page fails before anything is written
             checked = True
@@ -695,49 +738,16 @@ async def fetch_file(
     """
     settings = ctx.settings
     sink = _Sink(ctx)
-    failures = 0
-    refreshes = 0
-    refreshed_early = False
-    generation, file = urls.get(file_id)
+    deadline = anyio.move_on_after(
+        settings.file_timeout if settings.file_timeout is not None else math.inf
+    )
     try:
-        while True:
-            if file is None:
-                raise _Fail("gone", "the file is no longer in its batch after a URL refresh")
-            if not refreshed_early and _expiring(file, urls, settings.refresh_margin):
-                # Once per file: a source whose fresh URLs already look expired (clock skew,
-                # rounding) must not loop; storage's 403 then triggers the refresh instead.
-                refreshed_early = True
-                await _refresh(urls, generation)
-                generation, file = urls.get(file_id)
-                continue
-            before = sink.written
-            try:
-                result = await _attempt(ctx, sink, file, target)
-                urls.succeeded(generation)
-                return result
-            except _Refresh as exc:
-                refreshes += 1
-                if refreshes > settings.max_refreshes:
-                    raise _Fail(
-                        "expired_url" if exc.status == 410 else f"http_{exc.status}",
-                        f"storage kept answering HTTP {exc.status} after "
-                        f"{settings.max_refreshes} URL refreshes",
-                    ) from None
-                old_url = file.url
-                await _refresh(urls, generation, limit=settings.max_refreshes, status=exc.status)
-                generation, file = urls.get(file_id)
-                if file is not None and file.url == old_url:
-                    # Same URL back (a coarse expiry clock, a static source): give the
-                    # provider time before asking storage again.
-                    await anyio.sleep(_delay(settings, refreshes, None))
-            except _Retry as exc:
-                if sink.written <= before:
-                    failures += 1
-                if failures >= settings.max_attempts:
-                    raise _Fail(exc.reason, f"{exc.message} (after {failures} attempts)") from None
-                await anyio.sleep(_delay(settings, max(failures, 1), exc.retry_after))
+        with deadline:
+            return await _fetch_loop(ctx, urls, file_id, target, sink)
+        raise _Fail("timeout", f"the file took longer than {settings.file_timeout:g} s")
     except _Fail as exc:
         sink.discard()
+        _, file = urls.get(file_id)
         raise DownloadError(
             exc.message,
             reason=exc.reason,
@@ -747,6 +757,53 @@ async def fetch_file(
     except BaseException:
         sink.discard()
         raise
+
+
+async def _fetch_loop(
+    ctx: FetchContext, urls: BatchURLs, file_id: str, target: Target, sink: _Sink
+) -> FetchResult:
+    """fetch_file's attempts: retries, refreshes and resumes; raises _Fail when done trying."""
+    settings = ctx.settings
+    failures = 0
+    refreshes = 0
+    refreshed_early = False
+    generation, file = urls.get(file_id)
+    while True:
+        if file is None:
+            raise _Fail("gone", "the file is no longer in its batch after a URL refresh")
+        if not refreshed_early and _expiring(file, urls, settings.refresh_margin):
+            # Once per file: a source whose fresh URLs already look expired (clock skew,
+            # rounding) must not loop; storage's 403 then triggers the refresh instead.
+            refreshed_early = True
+            await _refresh(urls, generation)
+            generation, file = urls.get(file_id)
+            continue
+        before = sink.written
+        try:
+            result = await _attempt(ctx, sink, file, target)
+            urls.succeeded(generation)
+            return result
+        except _Refresh as exc:
+            refreshes += 1
+            if refreshes > settings.max_refreshes:
+                raise _Fail(
+                    "expired_url" if exc.status == 410 else f"http_{exc.status}",
+                    f"storage kept answering HTTP {exc.status} after "
+                    f"{settings.max_refreshes} URL refreshes",
+                ) from None
+            old_url = file.url
+            await _refresh(urls, generation, limit=settings.max_refreshes, status=exc.status)
+            generation, file = urls.get(file_id)
+            if file is not None and file.url == old_url:
+                # Same URL back (a coarse expiry clock, a static source): give the
+                # provider time before asking storage again.
+                await anyio.sleep(_delay(settings, refreshes, None))
+        except _Retry as exc:
+            if sink.written <= before:
+                failures += 1
+            if failures >= settings.max_attempts:
+                raise _Fail(exc.reason, f"{exc.message} (after {failures} attempts)") from None
+            await anyio.sleep(_delay(settings, max(failures, 1), exc.retry_after))
 
 
 def _expiring(file: RemoteFile, urls: BatchURLs, margin: float) -> bool:

@@ -39,34 +39,44 @@ import select
 import socket
 import ssl as ssl_module
 import time
-import zlib
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Collection, Mapping
 from types import TracebackType
-from typing import Protocol
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
-import aiohttp
 import anyio
 import httptools
 
 from .._proxy import DIRECT, ProxySettings, ProxyURL
 from .._version import __version__
+from ._transport import (
+    DEFAULT_MAX_DECODED,
+    REDIRECT_STATUSES,
+    SAFE,
+    BoundedDecoder,
+    InvalidRequest,
+    StorageBodyCut,
+    StorageConnectionError,
+    StorageDNSError,
+    StorageResponse,
+    StorageTLSError,
+    TooManyRedirects,
+    UnsupportedEncoding,
+    check_url,
+    decoder_for,
+    next_hop,
+)
 from ._via_proxy import (
     StorageProxyError,
-    aiohttp_proxy_error,
-    aiohttp_proxy_options,
     connect_through,
     forward_head,
     refused,
 )
 
 __all__ = [
-    "AiohttpStorage",
     "BodyPipe",
     "InvalidRequest",
+    "LeanTransport",
     "StorageBodyCut",
-    "StorageClient",
     "StorageConnectionError",
     "StorageHTTP",
     "StorageResponse",
@@ -75,77 +85,8 @@ __all__ = [
 ]
 
 _USER_AGENT = f"visiono-async/{__version__}"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# Characters kept as they are in a request target: everything printable in ASCII but the
-# space (a signed URL's own percent-escapes and reserved characters must not change).
-_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _CAN_POLL = hasattr(select, "poll")  # not on Windows: bodies are then read in the loop
-
-
-class StorageConnectionError(ConnectionError):
-    """No usable answer: the connection failed, was reset, or the answer was not HTTP."""
-
-
-class StorageBodyCut(ConnectionError):
-    """The answer's headers arrived but its body ended early (reset, close, bad framing)."""
-
-
-class InvalidRequest(ValueError):
-    """A URL or header this client will not send (scheme, missing host, CR/LF/NUL)."""
-
-
-class UnsupportedEncoding(Exception):
-    """Storage compressed the body with an encoding other than gzip or deflate."""
-
-
-class TooManyRedirects(Exception):
-    """Storage kept redirecting (more than ``max_redirects`` hops)."""
-
-
-class StorageResponse(Protocol):
-    """An answer from storage, as the download pipeline reads it."""
-
-    @property
-    def status(self) -> int:
-        """The HTTP status."""
-        ...
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The headers; ``get`` takes names in any case."""
-        ...
-
-    @property
-    def content_length(self) -> int | None:
-        """The body's announced length, or ``None``."""
-        ...
-
-    async def read(self) -> list[bytes]:
-        """The next body bytes; ``[]`` at the end."""
-        ...
-
-    async def read_at_least(self, n: int) -> bytes:
-        """At least ``n`` bytes of the body (fewer only when the body is shorter)."""
-        ...
-
-    async def handoff(self, min_first: int = 0) -> BodyPipe | None:
-        """The rest of the body as a :class:`BodyPipe` for a worker thread, or ``None``.
-
-        ``None`` means: read the body with :meth:`read`. The pipe's ``first`` holds at
-        least ``min_first`` body bytes (for a look at the content first).
-        """
-        ...
-
-
-class StorageClient(Protocol):
-    """What fetches files from storage: :class:`StorageHTTP` or :class:`AiohttpStorage`."""
-
-    def get(
-        self, url: str, headers: Mapping[str, str] | None = None, /
-    ) -> AbstractAsyncContextManager[StorageResponse]:
-        """GET ``url``; the answer whatever its status (redirects followed)."""
-        ...
 
 
 class _Origin:
@@ -198,8 +139,7 @@ class _Origins:
         self._cache: dict[str, _Origin] = {}
 
     def split(self, url: str) -> tuple[_Origin, str]:
-        if "\r" in url or "\n" in url or "\x00" in url:
-            raise InvalidRequest("a storage URL must not contain CR, LF or NUL")
+        check_url(url)
         start = url.find("://")
         slash = url.find("/", start + 3) if start > 0 else -1
         if slash > 0:
@@ -218,7 +158,7 @@ class _Origins:
                 self._cache.clear()
             origin = self._cache[base] = _parse(base)[0]
         if not target.isascii() or " " in target:
-            target = quote(target, safe=_SAFE)
+            target = quote(target, safe=SAFE)
         return origin, target
 
 
@@ -262,7 +202,7 @@ class _Headers(dict[str, str]):
 class _Connection(asyncio.Protocol):
     """One keep-alive connection and the answer in flight on it."""
 
-    def __init__(self, client: StorageHTTP, key: tuple[str, str, int]) -> None:
+    def __init__(self, client: LeanTransport, key: tuple[str, str, int]) -> None:
         self.client = client
         self.key = key
         self.loop = asyncio.get_running_loop()
@@ -307,6 +247,9 @@ class _Connection(asyncio.Protocol):
         if not self.in_flight:
             self._fail(StorageConnectionError("storage sent bytes nobody asked for"))
             return
+        if self.complete:
+            self._extra()
+            return
         if self.headers is None:
             # The parser keeps a head until it ends: a server sending headers forever
             # must not fill the memory.
@@ -316,6 +259,15 @@ class _Connection(asyncio.Protocol):
                 return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _ExtraBytes):
+                self._extra()
+                return
+            if isinstance(exc.__context__, StorageConnectionError):  # raised by a callback
+                self._fail(exc.__context__)
+                return
+            cls = StorageBodyCut if self.headers is not None else StorageConnectionError
+            self._fail(cls(f"malformed HTTP answer: {exc}"))
         except httptools.HttpParserUpgrade:
             self._fail(StorageConnectionError("storage switched protocols"))
         except httptools.HttpParserError as exc:
@@ -345,6 +297,11 @@ class _Connection(asyncio.Protocol):
             self._fail(StorageBodyCut(f"{message}: {exc}" if exc else message))
 
     # -- httptools callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            # A second answer in the same segment: never part of this one (see _extra).
+            raise _ExtraBytes("storage sent bytes after a complete answer")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.raw_headers.append((name, value))
@@ -388,6 +345,13 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     # -- the caller's side ----------------------------------------------------------------
+
+    def location(self) -> bytes | None:
+        """The answer's ``Location`` header, as the bytes storage sent."""
+        for name, value in self.raw_headers:
+            if name.lower() == b"location" and value.strip():
+                return value.strip()
+        return None
 
     def send(self, origin: _Origin, target: str, extra: bytes) -> None:
         """Send the request head; ``extra`` holds the caller's header lines, ready."""
@@ -439,8 +403,11 @@ class _Connection(asyncio.Protocol):
             self.timer.cancel()
         pipe = self.pipe
         if pipe is not None:
+            clean = pipe.done and pipe.clean_end()
             pipe.close()
-            if pipe.done and not self.closed and self.transport is not None:
+            if not clean:
+                self.keep_alive = False  # bytes past the body (or its end): not reusable
+            elif not self.closed and self.transport is not None:
                 # The thread read the body to its last byte, never beyond: the connection
                 # is at the start of the next answer, which a fresh parser reads.
                 self.complete = True
@@ -492,6 +459,16 @@ class _Connection(asyncio.Protocol):
             "content-length" not in headers
             and "chunked" not in (headers.get("transfer-encoding") or "").lower()
         )
+
+    def _extra(self) -> None:
+        """Bytes after a complete answer: whatever they are, the connection is done.
+
+        The answer stands as its framing delimited it; the bytes are neither parsed into
+        it nor left for the next request on this connection, which is closed.
+        """
+        self.keep_alive = False
+        self.close()
+        self._wake()
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -614,6 +591,21 @@ class BodyPipe:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
 
+    def clean_end(self) -> bool:
+        """Whether the connection holds nothing past the body (checked once it is read).
+
+        A byte waiting past ``Content-Length``, or the connection's end, means it must
+        not carry another request: the next answer read on it would be those bytes.
+        """
+        try:
+            extra = self._sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        del extra  # a byte past the body, or b"" for the connection's end
+        return False
+
     def close(self) -> None:
         """Close the duplicate socket (in the event loop, once no thread reads any more)."""
         self._sock.close()
@@ -640,17 +632,9 @@ class _Response:
         assert headers is not None
         self.headers: Mapping[str, str] = headers
         self.url = url
-        self._decoder: zlib._Decompress | None = None
-        self._encoded = False
-        encoding = (headers.get("content-encoding") or "identity").strip().lower()
-        if encoding in ("gzip", "x-gzip"):
-            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            self._encoded = True
-        elif encoding == "deflate":
-            self._decoder = zlib.decompressobj()
-            self._encoded = True
-        elif encoding not in ("identity", ""):
-            raise UnsupportedEncoding(f"storage sent the body in {encoding!r}, not decodable here")
+        self._decoder = decoder_for(headers, conn.client.max_decoded)
+        self._encoded = self._decoder is not None
+        self._ended = False
 
     @property
     def content_length(self) -> int | None:
@@ -671,30 +655,37 @@ class _Response:
         conn = self._conn
         if conn.held:
             conn.release_hold()
+        if self._decoder is not None:
+            return await self._read_decoded(self._decoder)
         while True:
             if conn.chunks:
-                chunks = conn.take()
-                if self._decoder is not None:
-                    chunks = self._decode(chunks)
-                    if not chunks:
-                        continue
-                return chunks
+                return conn.take()
             if conn.error is not None:
-                error = conn.error
-                raise (
-                    error
-                    if not isinstance(error, StorageConnectionError)
-                    else StorageBodyCut(str(error))
-                )
+                raise _body_error(conn.error)
             if conn.complete:
-                decoder, self._decoder = self._decoder, None
-                if decoder is not None:
-                    tail = decoder.flush()
-                    if not decoder.eof:
-                        raise StorageBodyCut("the compressed body ends before its end marker")
-                    if tail:
-                        return [tail]
                 return []
+            await conn.wait()
+
+    async def _read_decoded(self, decoder: BoundedDecoder) -> list[bytes]:
+        """Up to 256 KiB of decoded body per call (see ``BoundedDecoder``)."""
+        conn = self._conn
+        while True:
+            if decoder.pending:
+                out = decoder.step()
+                if out:
+                    return [out]
+                continue
+            if conn.chunks:
+                decoder.feed(conn.take())
+                continue
+            if conn.error is not None:
+                raise _body_error(conn.error)
+            if conn.complete:
+                if self._ended:
+                    return []
+                self._ended = True
+                tail = decoder.end()
+                return [tail] if tail else []
             await conn.wait()
 
     async def read_at_least(self, n: int) -> bytes:
@@ -748,35 +739,49 @@ class _Response:
         conn.pipe = pipe
         return pipe
 
-    def _decode(self, chunks: list[bytes]) -> list[bytes]:
-        assert self._decoder is not None
-        try:
-            out = [self._decoder.decompress(chunk) for chunk in chunks]
-        except zlib.error as exc:
-            raise StorageBodyCut(f"undecodable compressed body: {exc}") from exc
-        return [piece for piece in out if piece]
+
+def _body_error(error: BaseException) -> BaseException:
+    return StorageBodyCut(str(error)) if isinstance(error, StorageConnectionError) else error
+
+
+class _ExtraBytes(Exception):
+    """Raised in a parser callback: a new answer began after the complete one."""
 
 
 class _Exchange:
     """``async with client.get(url) as response``: the connection goes back afterwards."""
 
-    def __init__(self, client: StorageHTTP, url: str, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        client: LeanTransport,
+        url: str,
+        headers: Mapping[str, str],
+        sensitive: Collection[str],
+    ) -> None:
         self._client = client
         self._url = url
         self._headers = headers
+        self._sensitive = sensitive
         self._conn: _Connection | None = None
 
     async def __aenter__(self) -> _Response:
         client = self._client
         url = self._url
+        headers = self._headers
         for _hop in range(client.max_redirects + 1):
-            conn, response = await client._exchange(url, self._headers)
+            conn, response = await client._exchange(url, headers)
             self._conn = conn
-            location = response.headers.get("location")
-            if response.status not in _REDIRECTS or not location:
+            location = conn.location() if response.status in REDIRECT_STATUSES else None
+            if location is None:
                 return response
             self._release()
-            url = urljoin(url, location)
+            url, headers = next_hop(
+                url,
+                location,
+                headers,
+                sensitive=self._sensitive,
+                allow_insecure=client.allow_insecure_redirects,
+            )
         raise TooManyRedirects(f"more than {client.max_redirects} redirects")
 
     async def __aexit__(
@@ -793,8 +798,12 @@ class _Exchange:
             self._client._release(conn)
 
 
-class StorageHTTP:
-    """A pool of keep-alive HTTP/1.1 connections for GETs from storage.
+class LeanTransport:
+    """The pipeline's own storage transport: keep-alive HTTP/1.1 GETs, pooled per origin.
+
+    The default of ``archive()``; pass one as ``archive(..., transport=...)`` to tune it
+    (an ``ssl`` context, timeouts) or share it between runs. Use it as an async context
+    manager, or call :meth:`aclose`.
 
     Args:
         connect_timeout: Seconds to connect (TLS handshake included).
@@ -808,6 +817,10 @@ class StorageHTTP:
         handoff_min: Bodies of at least this many bytes may be handed to a worker thread
             (:meth:`_Response.handoff`, for plain-HTTP bodies of known length); ``None``:
             never.
+        max_decoded: The most bytes a gzip or deflate body may decode to
+            (:class:`DecodedTooLarge` past it). Identity is always asked for.
+        allow_insecure_redirects: Follow a redirect from ``https`` to plain ``http``
+            (refused with :class:`InsecureRedirect` by default).
         proxy: Which origins go through which HTTP proxy (``CONNECT`` tunnels for https,
             see :mod:`._via_proxy`); None: every connection is direct.
     """
@@ -822,9 +835,13 @@ class StorageHTTP:
         idle_timeout: float = 15.0,
         max_redirects: int = 10,
         ssl: ssl_module.SSLContext | None = None,
-        handoff_min: int | None = None,
+        handoff_min: int | None = 256 * 1024,
+        max_decoded: int = DEFAULT_MAX_DECODED,
+        allow_insecure_redirects: bool = False,
         proxy: ProxySettings | None = None,
     ) -> None:
+        self.max_decoded = max_decoded
+        self.allow_insecure_redirects = allow_insecure_redirects
         self.connect_timeout = connect_timeout
         self.proxy = proxy if proxy is not None else DIRECT
         self.handoff_min = handoff_min
@@ -841,7 +858,14 @@ class StorageHTTP:
         self.connections_made = 0
         """Connections opened so far (for tests and statistics)."""
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None) -> _Exchange:
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        /,
+        *,
+        sensitive: Collection[str] = (),
+    ) -> _Exchange:
         """GET ``url``: ``async with http.get(url) as response: ...``.
 
         The answer is returned whatever its status (redirects are followed). Leaving the
@@ -854,7 +878,7 @@ class StorageHTTP:
             TooManyRedirects: More than ``max_redirects`` redirects.
             TimeoutError: Connecting, or waiting for the answer, took too long.
         """
-        return _Exchange(self, url, headers or {})
+        return _Exchange(self, url, headers or {}, sensitive)
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -864,7 +888,7 @@ class StorageHTTP:
         self._open.clear()
         self._idle.clear()
 
-    async def __aenter__(self) -> StorageHTTP:
+    async def __aenter__(self) -> LeanTransport:
         return self
 
     async def __aexit__(
@@ -968,7 +992,13 @@ class StorageHTTP:
             ) from None
         except StorageProxyError:
             raise
-        except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+        except ssl_module.SSLCertVerificationError as exc:
+            raise StorageTLSError(
+                f"the TLS certificate of {origin.host}:{origin.port} was not accepted: {exc}"
+            ) from exc
+        except socket.gaierror as exc:
+            raise StorageDNSError(f"cannot resolve {origin.host}: {exc.strerror or exc}") from exc
+        except OSError as exc:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
             raise StorageConnectionError(
                 f"cannot connect to {origin.host}:{origin.port}: {exc}"
             ) from exc
@@ -997,88 +1027,5 @@ class StorageHTTP:
             idle.remove(conn)
 
 
-class AiohttpStorage:
-    """The same interface over an ``aiohttp.ClientSession`` the caller chose.
-
-    For storage that needs what only a full client has (a custom connector, request
-    tracing). Errors are translated to this module's; ``proxy`` picks the proxy per URL
-    as for :class:`StorageHTTP`.
-    """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        connect_timeout: float = 30.0,
-        read_timeout: float = 60.0,
-        buffer_limit: int = 1 << 20,
-        proxy: ProxySettings | None = None,
-    ) -> None:
-        self.session = session
-        self.proxy = proxy if proxy is not None else DIRECT
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        )
-        # aiohttp pauses the socket at twice its read buffer.
-        self._bufsize = max(64 * 1024, buffer_limit // 2)
-
-    @contextlib.asynccontextmanager
-    async def get(
-        self, url: str, headers: Mapping[str, str] | None = None
-    ) -> AsyncIterator[_AiohttpResponse]:
-        """GET ``url``: ``async with storage.get(url) as response: ...``."""
-        proxy = self.proxy.for_url(url)
-        options, proxy_auth = aiohttp_proxy_options(proxy, url)
-        try:
-            async with self.session.get(
-                url,
-                headers={"Accept-Encoding": "identity", **(headers or {}), **proxy_auth},
-                timeout=self._timeout,
-                read_bufsize=self._bufsize,
-                max_redirects=10,
-                **options,
-            ) as resp:
-                if resp.status == 407 and proxy is not None:
-                    raise refused(proxy, "GET", resp.url.host or "", resp.url.port or 80, 407)
-                yield _AiohttpResponse(resp)
-        except (aiohttp.ClientHttpProxyError, aiohttp.ClientProxyConnectionError) as exc:
-            error = aiohttp_proxy_error(proxy, url, exc) if proxy is not None else None
-            if error is None:
-                raise StorageConnectionError(f"{type(exc).__name__}: {exc}") from exc
-            raise error from exc
-        except aiohttp.TooManyRedirects as exc:
-            raise TooManyRedirects(str(exc)) from exc
-        except aiohttp.InvalidURL as exc:
-            raise InvalidRequest(f"not a usable URL: {exc}") from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise StorageBodyCut(f"body cut off: {exc}") from exc
-        except aiohttp.ClientConnectionError as exc:
-            raise StorageConnectionError(f"{type(exc).__name__}: {exc}") from exc
-
-
-class _AiohttpResponse:
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self.status = resp.status
-        self.headers: Mapping[str, str] = resp.headers
-        self.url = str(resp.url)
-        self.content_length = resp.content_length
-
-    async def read(self) -> list[bytes]:
-        try:
-            chunk = await self._resp.content.readany()
-        except aiohttp.ClientPayloadError as exc:
-            raise StorageBodyCut(f"body cut off: {exc}") from exc
-        return [chunk] if chunk else []
-
-    async def handoff(self, min_first: int = 0) -> BodyPipe | None:
-        return None  # aiohttp owns its socket: the body is read with read()
-
-    async def read_at_least(self, n: int) -> bytes:
-        got = bytearray()
-        while len(got) < n:
-            chunks = await self.read()
-            if not chunks:
-                break
-            got += chunks[0]
-        return bytes(got)
+StorageHTTP = LeanTransport
+"""The name :class:`LeanTransport` had before the transport seam."""

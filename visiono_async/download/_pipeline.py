@@ -41,8 +41,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._exceptions import AuthenticationError, DownloadError, PermissionDeniedError
+from ._aiohttp import AiohttpTransport
 from ._fetch import FATAL_REASONS, FetchContext, FetchResult, FetchSettings, Target, fetch_file
-from ._http import AiohttpStorage, StorageClient, StorageHTTP
+from ._http import LeanTransport
 from ._manifest import STATE_DIR, Manifest
 from ._paths import DEFAULT_TEMPLATE, extension_for, render_path, template_fields
 from ._progress import ProgressCallback, ProgressEvent, ProgressKind, terminal_progress
@@ -50,6 +51,7 @@ from ._refresh import BatchURLs
 from ._report import ArchiveError, ArchiveReport, FailedFile
 from ._source import Batch, RemoteFile, Source
 from ._threads import IOThreads
+from ._transport import StorageTransport
 from ._via_proxy import storage_proxy
 
 __all__ = ["ArchiveClient", "Variant", "archive", "iter_archive"]
@@ -494,8 +496,10 @@ async def archive(
     max_attempts: int = 5,
     backoff: float = 0.25,
     read_timeout: float = 60.0,
+    file_timeout: float | None = None,
     chunk_size: int = 512 * 1024,
     http: aiohttp.ClientSession | None = None,
+    transport: StorageTransport | None = None,
     settings: FetchSettings | None = None,
 ) -> ArchiveReport:
     """Archive photos (or any signed-URL files) into ``dest``, incrementally and safely.
@@ -533,12 +537,19 @@ async def archive(
         refresh_margin: Seconds of validity a URL needs when its file starts.
         max_attempts: Attempts per file on connection errors, cut bodies and 5xx.
         backoff: The first retry delay in seconds (doubled per attempt, with jitter).
-        read_timeout: Seconds without a byte from storage before an attempt fails.
+        read_timeout: Seconds without a byte from storage before an attempt fails (for
+            the transport the run makes; one passed in has its own).
+        file_timeout: Seconds one file may take, all attempts together; past it the file
+            fails with reason ``timeout`` (a slow drip never trips ``read_timeout``).
         chunk_size: Bytes per write to disk.
         http: An ``aiohttp.ClientSession`` to fetch from storage with (a proxy, your own
-            connector or tracing). By default storage is fetched with the pipeline's own
-            lean HTTP/1.1 client (keep-alive, HTTPS, redirects; a fraction of aiohttp's
-            cost per request), or with the session given to ``VisionoClient(http_session=)``.
+            connector or tracing): short for ``transport=AiohttpTransport(http)``. By
+            default storage is fetched with the pipeline's own lean HTTP/1.1 client
+            (``LeanTransport``: keep-alive, HTTPS, redirects; a fraction of aiohttp's cost
+            per request), or with the session given to ``VisionoClient(http_session=)``.
+        transport: The ``StorageTransport`` that fetches from storage (``LeanTransport``,
+            ``AiohttpTransport`` or your own); it stays yours, open after the run. Takes
+            precedence over ``http``.
         settings: Full fetch settings; overrides the individual tuning options.
 
     Returns:
@@ -581,6 +592,7 @@ async def archive(
         backoff=backoff,
         refresh_margin=refresh_margin,
         read_timeout=read_timeout,
+        file_timeout=file_timeout,
         fsync=fsync,
     )
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
@@ -592,7 +604,9 @@ async def archive(
             stack.callback(bar.close)
             on_progress = _both(bar, on_progress)
         await anyio.to_thread.run_sync(_clean_tmp, tmp_dir)
-        storage = await _storage_client(stack, client, http, fetch_settings, concurrency)
+        storage = await _storage_transport(
+            stack, client, http, transport, fetch_settings, concurrency
+        )
         io = IOThreads(_IO_THREADS)
         stack.callback(io.close)
         manifest = await Manifest.open(state_dir)
@@ -640,14 +654,17 @@ async def archive(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _storage_client(
+async def _storage_transport(
     stack: contextlib.AsyncExitStack,
     client: ArchiveClient | None,
     http: aiohttp.ClientSession | None,
+    transport: StorageTransport | None,
     settings: FetchSettings,
     concurrency: int,
-) -> StorageClient:
-    """The session the caller chose for storage, else the pipeline's own lean client."""
+) -> StorageTransport:
+    """The transport the caller chose for storage, else the pipeline's own lean one."""
+    if transport is not None:
+        return transport
     if http is None and client is not None:
         session = getattr(client, "session", None)
         if getattr(session, "http_is_callers", False):
@@ -655,7 +672,7 @@ async def _storage_client(
     # Bytes held per transfer before reading pauses: a chunk, capped, twice over.
     buffer_limit = 2 * min(settings.chunk_size, 1 << 20)
     if http is not None:
-        return AiohttpStorage(
+        return AiohttpTransport(
             http,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
@@ -663,7 +680,7 @@ async def _storage_client(
             proxy=storage_proxy(client),
         )
     return await stack.enter_async_context(
-        StorageHTTP(
+        LeanTransport(
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             buffer_limit=buffer_limit,

@@ -45,6 +45,10 @@ class RemoteFile:
         latitude: GPS latitude of the photo, recorded in the manifest.
         longitude: GPS longitude of the photo, recorded in the manifest.
         submitted_at: ISO 8601 time the photo was submitted, recorded in the manifest.
+        headers: Request headers sent with every GET of this file, by every transport (a
+            token for token-authorised downloads). They are treated as credentials: a
+            redirect to another origin drops them, as it drops ``Authorization`` and
+            ``Cookie``. Never logged.
     """
 
     id: str
@@ -59,6 +63,7 @@ class RemoteFile:
     latitude: float | None = None
     longitude: float | None = None
     submitted_at: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map, repr=False)
 
 
 @runtime_checkable
