@@ -261,12 +261,3 @@ class _AiohttpResponse:
 
     async def handoff(self, min_first: int = 0) -> BodyPipe | None:
         return None  # aiohttp owns its socket: the body is read with read()
-
-    async def read_at_least(self, n: int) -> bytes:
-        got = bytearray()
-        while len(got) < n:
-            chunks = await self.read()
-            if not chunks:
-                break
-            got += chunks[0]
-        return bytes(got)

@@ -49,6 +49,7 @@ from ._transport import (
     StorageTransport,
     TooManyRedirects,
     UnsupportedEncoding,
+    read_at_least,
 )
 from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
 from ._via_proxy import StorageProxyError
@@ -520,7 +521,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
                 size_problem = check_size(total, size=file.size, size_kb=file.size_kb)
                 if size_problem is not None:
                     # An error page is the likelier story than a wrong size: say so if so.
-                    head = b"" if sink.written else await _read_at_least(resp, SNIFF_BYTES)
+                    head = b"" if sink.written else await read_at_least(resp, SNIFF_BYTES)
                     bad = check_content(head[:SNIFF_BYTES], file.mime_type) if head else None
                     if bad is not None and bad[0] == "error_body":
                         raise _Fail(*bad)
@@ -562,19 +563,6 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
         sha256=sink.digest,
         mime_type=file.mime_type,
     )
-
-
-async def _read_at_least(resp: StorageResponse, n: int) -> bytes:
-    """At least ``n`` bytes of the body, or the whole body if shorter."""
-    got: list[bytes] = []
-    size = 0
-    while size < n:
-        chunks = await resp.read()
-        if not chunks:
-            break
-        got.extend(chunks)
-        size += sum(map(len, chunks))
-    return b"".join(got)
 
 
 def _most_bytes(file: RemoteFile) -> int | None:

@@ -688,18 +688,6 @@ class _Response:
                 return [tail] if tail else []
             await conn.wait()
 
-    async def read_at_least(self, n: int) -> bytes:
-        """At least ``n`` bytes of the body, or the whole body if shorter."""
-        got: list[bytes] = []
-        size = 0
-        while size < n:
-            chunks = await self.read()
-            if not chunks:
-                break
-            got.extend(chunks)
-            size += sum(map(len, chunks))
-        return b"".join(got)
-
     async def handoff(self, min_first: int = 0) -> BodyPipe | None:
         """The rest of the body as a :class:`BodyPipe`, or ``None`` to use :meth:`read`.
 

@@ -38,6 +38,7 @@ __all__ = [
     "decoder_for",
     "encode_url",
     "next_hop",
+    "read_at_least",
 ]
 
 DEFAULT_MAX_DECODED = 1 << 30
@@ -319,3 +320,16 @@ def decoder_for(headers: Mapping[str, str], limit: int) -> BoundedDecoder | None
     if encoding in ("gzip", "x-gzip", "deflate"):
         return BoundedDecoder(encoding, limit)
     raise UnsupportedEncoding(f"storage sent the body in {encoding!r}, not decodable here")
+
+
+async def read_at_least(resp: StorageResponse, n: int) -> bytes:
+    """At least ``n`` bytes of ``resp``'s body, or the whole body if shorter."""
+    got: list[bytes] = []
+    size = 0
+    while size < n:
+        chunks = await resp.read()
+        if not chunks:
+            break
+        got.extend(chunks)
+        size += sum(map(len, chunks))
+    return b"".join(got)
