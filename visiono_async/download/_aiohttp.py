@@ -230,34 +230,22 @@ class _AiohttpResponse:
     def __init__(self, resp: aiohttp.ClientResponse, decoder: BoundedDecoder | None) -> None:
         self._resp = resp
         self._decoder = decoder
-        self._ended = False
         self.status = resp.status
         self.headers: Mapping[str, str] = resp.headers
         self.url = str(resp.url)
         self.content_length = resp.content_length if decoder is None else None
 
     async def read(self) -> list[bytes]:
-        decoder = self._decoder
-        while True:
-            if decoder is not None and decoder.pending:
-                out = decoder.step()
-                if out:
-                    return [out]
-                continue
-            try:
-                chunk = await self._resp.content.readany()
-            except aiohttp.ClientPayloadError as exc:
-                raise StorageBodyCut(f"body cut off: {exc}") from exc
-            if decoder is None:
-                return [chunk] if chunk else []
-            if chunk:
-                decoder.feed([chunk])
-                continue
-            if self._ended:
-                return []
-            self._ended = True
-            tail = decoder.end()
-            return [tail] if tail else []
+        if self._decoder is not None:
+            return await self._decoder.read(self._read_raw)
+        return await self._read_raw()
+
+    async def _read_raw(self) -> list[bytes]:
+        try:
+            chunk = await self._resp.content.readany()
+        except aiohttp.ClientPayloadError as exc:
+            raise StorageBodyCut(f"body cut off: {exc}") from exc
+        return [chunk] if chunk else []
 
     async def handoff(self, min_first: int = 0) -> BodyPipe | None:
         return None  # aiohttp owns its socket: the body is read with read()

@@ -52,7 +52,6 @@ from ._transport import (
     DEFAULT_MAX_DECODED,
     REDIRECT_STATUSES,
     SAFE,
-    BoundedDecoder,
     InvalidRequest,
     StorageBodyCut,
     StorageConnectionError,
@@ -634,7 +633,6 @@ class _Response:
         self.url = url
         self._decoder = decoder_for(headers, conn.client.max_decoded)
         self._encoded = self._decoder is not None
-        self._ended = False
 
     @property
     def content_length(self) -> int | None:
@@ -656,7 +654,12 @@ class _Response:
         if conn.held:
             conn.release_hold()
         if self._decoder is not None:
-            return await self._read_decoded(self._decoder)
+            return await self._decoder.read(self._read_raw)
+        return await self._read_raw()
+
+    async def _read_raw(self) -> list[bytes]:
+        """The body bytes as they came (still encoded, if they are)."""
+        conn = self._conn
         while True:
             if conn.chunks:
                 return conn.take()
@@ -664,28 +667,6 @@ class _Response:
                 raise _body_error(conn.error)
             if conn.complete:
                 return []
-            await conn.wait()
-
-    async def _read_decoded(self, decoder: BoundedDecoder) -> list[bytes]:
-        """Up to 256 KiB of decoded body per call (see ``BoundedDecoder``)."""
-        conn = self._conn
-        while True:
-            if decoder.pending:
-                out = decoder.step()
-                if out:
-                    return [out]
-                continue
-            if conn.chunks:
-                decoder.feed(conn.take())
-                continue
-            if conn.error is not None:
-                raise _body_error(conn.error)
-            if conn.complete:
-                if self._ended:
-                    return []
-                self._ended = True
-                tail = decoder.end()
-                return [tail] if tail else []
             await conn.wait()
 
     async def handoff(self, min_first: int = 0) -> BodyPipe | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urljoin, urlsplit
@@ -258,13 +258,9 @@ class BoundedDecoder:
         gzip = encoding in ("gzip", "x-gzip")
         self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS)
         self._input = b""
+        self._ended = False
         self.limit = limit
         self.total = 0
-
-    @property
-    def pending(self) -> bool:
-        """Whether input waits to be decoded."""
-        return bool(self._input)
 
     def feed(self, chunks: list[bytes]) -> None:
         """Add compressed bytes."""
@@ -285,12 +281,36 @@ class BoundedDecoder:
         self._input = self._zlib.unconsumed_tail
         return self._count(out)
 
+    async def read(self, read_raw: Callable[[], Awaitable[list[bytes]]]) -> list[bytes]:
+        """The next decoded bytes (at most 256 KiB) of a body whose raw bytes ``read_raw``
+        gives (``[]`` at its end); ``[]`` once the decoded body is complete.
+
+        Raises:
+            StorageBodyCut: The data is not valid, or stops before its end marker.
+            DecodedTooLarge: The body decoded past ``limit``.
+        """
+        while True:
+            if self._input:
+                out = self.step()
+                if out:
+                    return [out]
+                continue
+            if self._ended:
+                return []
+            chunks = await read_raw()
+            if chunks:
+                self.feed(chunks)
+                continue
+            tail = self.end()
+            return [tail] if tail else []
+
     def end(self) -> bytes:
         """The last decoded bytes, once the compressed body is complete.
 
         Raises:
             StorageBodyCut: The compressed stream stops before its end marker.
         """
+        self._ended = True
         try:
             tail = self._zlib.flush()
         except zlib.error as exc:
