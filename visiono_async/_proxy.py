@@ -23,9 +23,26 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 
-__all__ = ["DIRECT", "ProxySettings", "ProxyURL", "resolve_proxy"]
+__all__ = ["DIRECT", "ProxySettings", "ProxyURL", "resolve_proxy", "url_origin"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an http(s) URL, the port defaulted from the scheme and
+    the scheme and host in lower case; None for any other or unusable URL."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if not host or scheme not in _DEFAULT_PORTS:
+        return None
+    return scheme, host, port or _DEFAULT_PORTS[scheme]
+
+
 # The stdlib's no_proxy matcher, on every platform (typeshed leaves it undeclared).
 _bypass: Callable[[str, Mapping[str, str]], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
 
@@ -166,17 +183,10 @@ class ProxySettings:
         return cls(explicit, by_scheme, found.get("no") or None)
 
     def for_url(self, url: str) -> ProxyURL | None:
-        """The proxy for ``url``, or None to connect directly."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        try:
-            port = parts.port
-        except ValueError:
-            return None  # not a usable URL: the request fails on its own terms
-        host = parts.hostname
-        if not host or scheme not in _DEFAULT_PORTS:
-            return None
-        return self.for_origin(scheme, host, port or _DEFAULT_PORTS[scheme])
+        """The proxy for ``url``, or None to connect directly (also for a URL that is not
+        usable: the request then fails on its own terms)."""
+        origin = url_origin(url)
+        return None if origin is None else self.for_origin(*origin)
 
     def for_origin(self, scheme: str, host: str, port: int) -> ProxyURL | None:
         """The proxy for ``scheme://host:port``, or None to connect directly."""

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
@@ -31,7 +30,7 @@ from ._exceptions import (
     RateLimitError,
     error_for_status,
 )
-from ._proxy import ProxyURL
+from ._proxy import ProxyURL, url_origin
 from ._ratelimit import Pacer, PacingTooLongError, RateLimitInfo, parse_retry_after
 
 __all__ = ["APIResponse", "Session", "build_api_error", "encode_params"]
@@ -536,13 +535,8 @@ def _credentials_hint(proxy: ProxyURL) -> str:
 
 
 def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    default = 443 if parts.scheme == "https" else 80
-    return f"{parts.hostname}:{port or default}"
+    _scheme, host, port = url_origin(url) or ("", "", 0)
+    return f"{host}:{port}"
 
 
 def _transient(exc: BaseException) -> bool:

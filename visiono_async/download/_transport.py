@@ -16,6 +16,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
+from .._proxy import url_origin
+
 if TYPE_CHECKING:
     from ._http import BodyPipe
 
@@ -45,7 +47,6 @@ DEFAULT_MAX_DECODED = 1 << 30
 """The most bytes a compressed body may decode to when its size is unknown (1 GiB)."""
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters kept as they are in a request target: everything printable in ASCII but the
 # space (a signed URL's own percent-escapes and reserved characters must not change).
@@ -199,16 +200,6 @@ def encode_url(url: str) -> str:
     return base + quote(rest, safe=SAFE)
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
-
-
 def next_hop(
     url: str,
     location: bytes,
@@ -234,8 +225,8 @@ def next_hop(
         text = quote(location, safe=SAFE)
     target = urljoin(url, text)
     check_url(target)
-    before, after = _origin(url), _origin(target)
-    if before[0] == "https" and after[0] == "http" and not allow_insecure:
+    before, after = url_origin(url), url_origin(target)
+    if before and after and before[0] == "https" and after[0] == "http" and not allow_insecure:
         shown = target.split("?", 1)[0]
         raise InsecureRedirect(
             f"storage redirected from https to plain http ({shown}); refused "

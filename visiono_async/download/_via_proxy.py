@@ -17,11 +17,10 @@ import ssl as ssl_module
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 
-from .._proxy import ProxySettings, ProxyURL
+from .._proxy import ProxySettings, ProxyURL, url_origin
 
 __all__ = [
     "StorageProxyError",
@@ -227,9 +226,7 @@ def aiohttp_proxy_options(
 
 def aiohttp_proxy_error(proxy: ProxyURL, url: str, exc: BaseException) -> StorageProxyError | None:
     """The proxy error an aiohttp failure stands for, or None when it is no proxy's doing."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    _scheme, host, port = url_origin(url) or ("", "", 0)
     if isinstance(exc, aiohttp.ClientHttpProxyError):
         return refused(proxy, "CONNECT", host, port, exc.status, exc.message)
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
