@@ -51,7 +51,7 @@ from ._transport import (
     UnsupportedEncoding,
     read_at_least,
 )
-from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error
+from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error, most_bytes
 from ._via_proxy import StorageProxyError
 
 T = TypeVar("T")
@@ -565,15 +565,6 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
     )
 
 
-def _most_bytes(file: RemoteFile) -> int | None:
-    """The most bytes the file can have, when the source says (``check_size``'s tolerance)."""
-    if file.size is not None:
-        return file.size
-    if file.size_kb is not None:
-        return int((file.size_kb + 1) * 1024)
-    return None
-
-
 def _check_head(pending: list[bytes], file: RemoteFile) -> None:
     first = pending[0] if pending else b""
     head = first if len(first) >= SNIFF_BYTES else b"".join(pending)
@@ -601,7 +592,7 @@ async def _stream(
     read = resp.read
     pending: list[bytes] = []
     buffered = 0
-    most = _most_bytes(file)
+    most = most_bytes(size=file.size, size_kb=file.size_kb)
     while True:
         chunks = await read()
         if not chunks:

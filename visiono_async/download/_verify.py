@@ -6,7 +6,14 @@ Storage servers and photo APIs sometimes answer an error as JSON, HTML or XML, e
 
 from __future__ import annotations
 
-__all__ = ["SNIFF_BYTES", "check_content", "check_size", "content_type_error", "sniff"]
+__all__ = [
+    "SNIFF_BYTES",
+    "check_content",
+    "check_size",
+    "content_type_error",
+    "most_bytes",
+    "sniff",
+]
 
 SNIFF_BYTES = 64
 """How many leading bytes ``sniff`` looks at."""
@@ -122,4 +129,14 @@ def check_size(actual: int, *, size: int | None, size_kb: float | None) -> str |
         return f"expected {size} bytes, got {actual}"
     if size_kb is not None and min(abs(actual / 1024 - size_kb), abs(actual / 1000 - size_kb)) > 1:
         return f"expected about {size_kb} KiB, got {actual} bytes"
+    return None
+
+
+def most_bytes(*, size: int | None, size_kb: float | None) -> int | None:
+    """The largest size :func:`check_size` accepts, or ``None`` when nothing is announced
+    (a body past it cannot be the file, so fetching can stop before writing it)."""
+    if size is not None:
+        return size
+    if size_kb is not None:
+        return int((size_kb + 1) * 1024)
     return None
