@@ -17,7 +17,7 @@ from ._session import Session
 from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
 
 if TYPE_CHECKING:
-    from .download import ArchiveReport, ProgressCallback, Source, Variant
+    from .download import ArchiveReport, ProgressCallback, Source, StorageTransport, Variant
     from .models import Stats, Status
 
 __all__ = ["VisionoClient"]
@@ -54,6 +54,10 @@ class VisionoClient:
         trust_env: Whether ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``
             (or their lower-case forms, which win) apply; they are read once, here.
             ``proxy=None, trust_env=False`` connects directly whatever the environment says.
+        storage_transport: What :meth:`archive` fetches storage with when a run names no
+            ``transport=`` (``visiono_async.download.LeanTransport``, ``AiohttpTransport``
+            or your own); it stays yours to close. By default each run makes its own
+            ``LeanTransport``, or with ``http_session`` an ``AiohttpTransport`` over it.
 
     Raises:
         ValueError: No API key, a malformed base URL, or a proxy URL (given or from the
@@ -76,6 +80,7 @@ class VisionoClient:
         user_agent: str | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
+        storage_transport: StorageTransport | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0, got {timeout!r}")
@@ -93,6 +98,7 @@ class VisionoClient:
             proxy=ProxySettings.create(proxy, trust_env=trust_env),
         )
         self._session = Session(resolve_api_key(api_key), self._config, http_session=http_session)
+        self._storage_transport = storage_transport
         self._account = Account(self._session)
         self.photo_requests = PhotoRequests(self._session)
         """Photo requests: one-off, expiring collections (``pr_`` ids)."""
@@ -142,6 +148,19 @@ class VisionoClient:
     def http(self) -> aiohttp.ClientSession:
         """The shared aiohttp session, for downloads from storage hosts (it carries no key)."""
         return self._session.http
+
+    @property
+    def storage_transport(self) -> StorageTransport | None:
+        """The ``storage_transport`` given to the client, or ``None``: each :meth:`archive`
+        run then makes its own (an ``AiohttpTransport`` over :attr:`http_session` when there
+        is one, else a ``LeanTransport``), with the run's timeouts and the client's proxy."""
+        return self._storage_transport
+
+    @property
+    def http_session(self) -> aiohttp.ClientSession | None:
+        """The ``aiohttp.ClientSession`` passed as ``http_session``, or ``None`` when the
+        client made its own (which then stays for API calls only: it is not storage's)."""
+        return self._session.http if self._session.http_is_callers else None
 
     @property
     def rate_limit(self) -> RateLimitInfo:

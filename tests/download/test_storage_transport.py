@@ -103,6 +103,27 @@ async def test_any_storage_transport_is_accepted(
     assert set(seeded.photos.values()) == set(files_under(tmp_path / "a").values())
 
 
+async def test_a_clients_storage_transport_serves_every_run(
+    emulator: Any, api_key: str, tmp_path: Path
+) -> None:
+    """VisionoClient(storage_transport=...): archive() runs that name none use it; a run's
+    own transport= still wins."""
+    async with LeanTransport() as lean, LeanTransport() as other:
+        counting, chosen = _Counting(lean), _Counting(other)
+        async with VisionoClient(
+            api_key=api_key, base_url=emulator.base_url, rate_limit=None, storage_transport=counting
+        ) as client:
+            assert counting is client.storage_transport
+            assert client.http_session is None  # the client's own session is not storage's
+            seeded = await seed(client, emulator, 2)
+            first = await client.archive(tmp_path / "a", photo_requests=[seeded.photo_request_id])
+            second = await archive(
+                client, tmp_path / "b", photo_requests=[seeded.photo_request_id], transport=chosen
+            )
+    assert (2, 2) == (first.downloaded, second.downloaded)
+    assert (2, 2) == (len(counting.urls), len(chosen.urls))
+
+
 async def test_iter_archive_takes_a_transport(client: Any, emulator: Any, tmp_path: Path) -> None:
     """iter_archive(..., transport=...) fetches through it too."""
     seeded = await seed(client, emulator, 2)
@@ -143,6 +164,7 @@ async def test_the_callers_http_session_is_used_for_storage(
             http_session=traced.session,
         ) as client,
     ):
+        assert traced.session is client.http_session
         seeded = await seed(client, emulator, 3)
         report = await archive(client, tmp_path / "a", photo_requests=[seeded.photo_request_id])
     assert 3 == report.downloaded

@@ -40,7 +40,9 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._config import ClientConfig
 from .._exceptions import AuthenticationError, DownloadError, PermissionDeniedError
+from .._proxy import ProxySettings
 from ._aiohttp import AiohttpTransport
 from ._fetch import FATAL_REASONS, FetchContext, FetchResult, FetchSettings, Target, fetch_file
 from ._http import LeanTransport
@@ -52,7 +54,6 @@ from ._report import ArchiveError, ArchiveReport, FailedFile
 from ._source import Batch, RemoteFile, Source
 from ._threads import IOThreads
 from ._transport import StorageTransport
-from ._via_proxy import storage_proxy
 
 __all__ = ["ArchiveClient", "Variant", "archive", "iter_archive"]
 
@@ -74,9 +75,18 @@ class ArchiveClient(Protocol):
     """What ``archive`` needs from a client: ``VisionoClient`` satisfies it."""
 
     @property
-    def http(self) -> aiohttp.ClientSession:
-        """The client's aiohttp session: it fetches storage (without API credentials) when
-        the caller supplied it (``http_is_callers`` on ``client.session``)."""
+    def config(self) -> ClientConfig:
+        """The client's settings; ``config.proxy`` also applies to storage."""
+        ...
+
+    @property
+    def storage_transport(self) -> StorageTransport | None:
+        """The transport a run uses when it names none; ``None``: the run makes its own."""
+        ...
+
+    @property
+    def http_session(self) -> aiohttp.ClientSession | None:
+        """The caller's own aiohttp session, which then fetches storage too; or ``None``."""
         ...
 
     @property
@@ -666,9 +676,10 @@ async def _storage_transport(
     if transport is not None:
         return transport
     if http is None and client is not None:
-        session = getattr(client, "session", None)
-        if getattr(session, "http_is_callers", False):
-            http = client.http  # the caller's own aiohttp session: their proxy, their TLS
+        if client.storage_transport is not None:  # VisionoClient(storage_transport=...)
+            return client.storage_transport
+        http = client.http_session  # the caller's own session: their TLS, their tracing
+    proxy = client.config.proxy if client is not None else ProxySettings.create()
     # Bytes held per transfer before reading pauses: a chunk, capped, twice over.
     buffer_limit = 2 * min(settings.chunk_size, 1 << 20)
     if http is not None:
@@ -677,7 +688,7 @@ async def _storage_transport(
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             buffer_limit=buffer_limit,
-            proxy=storage_proxy(client),
+            proxy=proxy,
         )
     return await stack.enter_async_context(
         LeanTransport(
@@ -686,7 +697,7 @@ async def _storage_transport(
             buffer_limit=buffer_limit,
             max_idle=concurrency * 2,
             handoff_min=_HANDOFF_BYTES,
-            proxy=storage_proxy(client),
+            proxy=proxy,
         )
     )
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from .._proxy import ProxySettings, ProxyURL, url_origin
+from .._proxy import ProxyURL, url_origin
 
 __all__ = [
     "StorageProxyError",
@@ -29,7 +29,6 @@ __all__ = [
     "connect_through",
     "forward_head",
     "refused",
-    "storage_proxy",
     "unreachable",
 ]
 
@@ -192,13 +191,6 @@ async def connect_through(
         )
     protocol.connection_made(tls)
     return protocol
-
-
-def storage_proxy(client: object | None) -> ProxySettings:
-    """The proxy settings of an archive run: its client's (``VisionoClient(proxy=,
-    trust_env=)``), else the environment's."""
-    settings = getattr(getattr(client, "config", None), "proxy", None)
-    return settings if isinstance(settings, ProxySettings) else ProxySettings.create()
 
 
 def _default_context() -> ssl_module.SSLContext:
