@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from visiono_async import NotFoundError, ValidationError, VisionoClient
@@ -50,9 +52,11 @@ class TestUpdateAndDelete:
         updated = await client.permanent_links.update(pl.id, name="Check-out", is_active=False)
         assert ("Check-out", False, ["a"]) == (updated.name, updated.is_active, updated.tags)
 
-    async def test_delete(self, client: VisionoClient) -> None:
-        """After ``delete`` the link is gone."""
+    @pytest.mark.parametrize("answer", ["object", "empty", "no_content"])
+    async def test_delete(self, client: VisionoClient, emulator: Any, answer: str) -> None:
+        """After ``delete`` the link is gone, whatever form the answer takes."""
         pl = await client.permanent_links.create(name="Check-in")
+        emulator.delete_answer = answer
         assert None is await client.permanent_links.delete(pl.id)
         with pytest.raises(NotFoundError):
             await client.permanent_links.get(pl.id)

@@ -235,10 +235,21 @@ class TestCancel:
         pr = await client.photo_requests.create(instructions="x")
         cancelled = await client.photo_requests.cancel(pr.id)
         again = await client.photo_requests.get(pr.id)
+        assert cancelled is not None
         assert (PhotoRequestStatus.CANCELLED, PhotoRequestStatus.CANCELLED) == (
             cancelled.status,
             again.status,
         )
+
+    @pytest.mark.parametrize("answer", ["empty", "no_content"])
+    async def test_an_answer_without_the_object_is_none(
+        self, client: VisionoClient, emulator: Any, answer: str
+    ) -> None:
+        """A 204 or an empty 200 (Visiono documents neither way) is a success: ``None``."""
+        pr = await client.photo_requests.create(instructions="x")
+        emulator.delete_answer = answer
+        assert await client.photo_requests.cancel(pr.id) is None
+        assert PhotoRequestStatus.CANCELLED == (await client.photo_requests.get(pr.id)).status
 
     async def test_twice_is_an_error(self, client: VisionoClient) -> None:
         """A cancelled request cannot be cancelled again (422 ``invalid_state``)."""

@@ -98,11 +98,22 @@ class TestArchive:
         sl = await fleet_link(client)
         archived = await client.smart_links.archive(sl.id)
         again = await client.smart_links.get(sl.id)
+        assert archived is not None
         assert (False, False, True) == (
             archived.is_active,
             again.is_active,
             archived.archived_at is not None,
         )
+
+    @pytest.mark.parametrize("answer", ["empty", "no_content"])
+    async def test_an_answer_without_the_link_is_none(
+        self, client: VisionoClient, emulator: Any, answer: str
+    ) -> None:
+        """A 204 or an empty 200 is a success: ``None``, and the link is archived."""
+        sl = await fleet_link(client)
+        emulator.delete_answer = answer
+        assert await client.smart_links.archive(sl.id) is None
+        assert not (await client.smart_links.get(sl.id)).is_active
 
 
 class TestList:

@@ -100,9 +100,11 @@ class TestUpdateAndDelete:
             updated.is_active,
         )
 
-    async def test_delete(self, client: VisionoClient) -> None:
-        """After ``delete`` the endpoint is gone."""
+    @pytest.mark.parametrize("answer", ["object", "empty", "no_content"])
+    async def test_delete(self, client: VisionoClient, emulator: Any, answer: str) -> None:
+        """After ``delete`` the endpoint is gone, whatever form the answer takes."""
         wh = await client.webhooks.create(url="https://example.com/hook", events=DOCUMENTED_EVENTS)
+        emulator.delete_answer = answer
         assert None is await client.webhooks.delete(wh.id)
         with pytest.raises(NotFoundError):
             await client.webhooks.get(wh.id)

@@ -7,8 +7,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.testing.helpers import Api
 from visiono_async import VisionoClient
-from visiono_async.testing import sample_jpeg
+from visiono_async.testing import VisionoEmulator, sample_jpeg
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +87,21 @@ class TestControlRoutes:
         after = await client.photo_requests.get(pr.id)
         assert after.viewed_at is not None
         assert "expired" == after.status
+
+
+class TestDeleteAnswer:
+    @pytest.mark.parametrize(
+        ("answer", "status", "body"),
+        [("object", 200, b'{"data"'), ("empty", 200, b""), ("no_content", 204, b"")],
+    )
+    async def test_each_form(self, api: Api, answer: str, status: int, body: bytes) -> None:
+        """``delete_answer`` picks how DELETE answers (Visiono does not document it)."""
+        created = await api.create()
+        api.emulator.delete_answer = answer  # type: ignore[assignment]
+        reply = await api.call("DELETE", f"/photo-requests/{created['id']}")
+        assert (status, True) == (reply.status, reply.raw.startswith(body))
+
+    async def test_an_unknown_form_is_refused(self, emu: VisionoEmulator) -> None:
+        """Only the three forms exist."""
+        with pytest.raises(ValueError, match="delete_answer"):
+            emu.delete_answer = "json"  # type: ignore[assignment]

@@ -52,6 +52,34 @@ async def request_model(
     return structure_response(response, model, method=method, path=path)
 
 
+async def request_model_or_none(
+    session: Session,
+    method: str,
+    path: str,
+    model: type[T],
+    *,
+    timeout: float | None,
+) -> T | None:
+    """Like :func:`request_model`, for calls whose answer may carry no object.
+
+    Visiono does not document its DELETE answers: a 204, an empty 200 or one with no
+    object in it (``{"success": true}``, ``{"data": null}``) means the server acted and
+    said nothing more, and gives ``None``; an object is built into ``model``.
+
+    Raises:
+        APIError: The API refused the call, or the object in its answer does not fit
+            ``model`` (``code="invalid_response"``).
+        APIConnectionError: The call could not be completed.
+    """
+    response = await session.request(method, path, timeout=timeout)
+    data = response.data
+    if response.status == 204 or data is None:
+        return None
+    if isinstance(data, Mapping) and "id" not in data:
+        return None  # a status-only answer: nothing of the object to build
+    return structure_response(response, model, method=method, path=path)
+
+
 async def request_all(
     session: Session, path: str, model: type[T], *, timeout: float | None
 ) -> list[T]:

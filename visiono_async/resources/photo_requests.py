@@ -13,7 +13,7 @@ from .._converter import invalid_response, structure
 from .._exceptions import VisionoError
 from .._pagination import AsyncPaginator, Page
 from ..models import DownloadURLs, PhotoRequest, PhotoRequestStatus, Submission
-from ._common import UploadCollection, request_model
+from ._common import UploadCollection, request_model_or_none
 
 if TYPE_CHECKING:
     from .._session import Session
@@ -293,7 +293,9 @@ class PhotoRequests:
             self._session, id_or_code, timeout=timeout, id_name="id_or_code"
         )
 
-    async def cancel(self, photo_request_id: str, *, timeout: float | None = None) -> PhotoRequest:
+    async def cancel(
+        self, photo_request_id: str, *, timeout: float | None = None
+    ) -> PhotoRequest | None:
         """Cancel a photo request (``DELETE /photo-requests/{id}``).
 
         Args:
@@ -301,7 +303,9 @@ class PhotoRequests:
             timeout: Seconds for the call; the client's default when None.
 
         Returns:
-            The photo request as the API answers it (status ``cancelled``).
+            The photo request as the API answers it (status ``cancelled``), or ``None``
+            when the API confirms without it (204, or an empty body: Visiono does not
+            document which); the request is cancelled either way.
 
         Raises:
             ValueError: ``photo_request_id`` cannot be an id (nothing is sent).
@@ -310,7 +314,9 @@ class PhotoRequests:
             APIConnectionError: The call could not be completed.
         """
         path = _PHOTO_REQUESTS.item_path(photo_request_id)
-        return await request_model(self._session, "DELETE", path, PhotoRequest, timeout=timeout)
+        return await request_model_or_none(
+            self._session, "DELETE", path, PhotoRequest, timeout=timeout
+        )
 
     async def submissions(
         self, photo_request_id: str, *, timeout: float | None = None

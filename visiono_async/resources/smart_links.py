@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._pagination import AsyncPaginator, Page
 from ..models import DownloadURLs, SmartLink, Submission
-from ._common import UploadCollection, request_model, string_list
+from ._common import UploadCollection, request_model_or_none, string_list
 
 if TYPE_CHECKING:
     from .._session import Session
@@ -178,7 +178,9 @@ class SmartLinks:
             self._session, smart_link_id, fields, method="PUT", timeout=timeout
         )
 
-    async def archive(self, smart_link_id: str, *, timeout: float | None = None) -> SmartLink:
+    async def archive(
+        self, smart_link_id: str, *, timeout: float | None = None
+    ) -> SmartLink | None:
         """Archive a smart link (``DELETE /smart-links/{id}``): it stops taking uploads.
 
         Args:
@@ -186,7 +188,9 @@ class SmartLinks:
             timeout: Seconds for the call; the client's default when None.
 
         Returns:
-            The smart link as the API answers it (``is_active`` False).
+            The smart link as the API answers it (``is_active`` False), or ``None`` when
+            the API confirms without it (204, or an empty body: Visiono does not document
+            which); the link is archived either way.
 
         Raises:
             ValueError: ``smart_link_id`` cannot be an id (nothing is sent).
@@ -195,7 +199,9 @@ class SmartLinks:
             APIConnectionError: The call could not be completed.
         """
         path = _SMART_LINKS.item_path(smart_link_id)
-        return await request_model(self._session, "DELETE", path, SmartLink, timeout=timeout)
+        return await request_model_or_none(
+            self._session, "DELETE", path, SmartLink, timeout=timeout
+        )
 
     async def submissions(
         self, smart_link_id: str, *, timeout: float | None = None

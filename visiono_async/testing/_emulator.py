@@ -13,6 +13,7 @@ from ._app import build_app
 from ._backend import Backend
 from ._clock import EmulatorClock
 from ._faults import FaultInjector
+from ._http import DeleteAnswer
 from ._recording import RecordedRequest
 from ._routes_control import add_control_routes
 from ._storage import PhotoStorage
@@ -44,6 +45,11 @@ class VisionoEmulator:
         clock: The emulator clock; by default a new :class:`EmulatorClock` running at real
             time. Pass ``EmulatorClock(frozen_at=...)`` to start frozen, or call
             ``emulator.clock.freeze()`` later.
+        delete_answer: How DELETE calls answer: ``"object"`` (200 with the object, the
+            default), ``"empty"`` (200, no body) or ``"no_content"`` (204). Visiono does
+            not document its DELETE bodies: each form is the emulator's choice, there so
+            that code can be tested against all three. Settable later as
+            :attr:`delete_answer`.
     """
 
     def __init__(
@@ -58,6 +64,7 @@ class VisionoEmulator:
         webhook_time_factor: float = 1.0,
         allow_http_webhooks: bool = True,
         clock: EmulatorClock | None = None,
+        delete_answer: DeleteAnswer = "object",
     ) -> None:
         self._host = host
         self._port = port
@@ -69,6 +76,7 @@ class VisionoEmulator:
             webhook_time_factor=webhook_time_factor,
             allow_http_webhooks=allow_http_webhooks,
             clock=clock,
+            delete_answer=delete_answer,
         )
         self._runner: web.AppRunner | None = None
 
@@ -192,6 +200,17 @@ class VisionoEmulator:
             ValueError: The key was not created by this emulator.
         """
         self._backend.store.revoke_api_key(key)
+
+    @property
+    def delete_answer(self) -> DeleteAnswer:
+        """How DELETE calls answer (``"object"``, ``"empty"`` or ``"no_content"``)."""
+        return self._backend.delete_answer
+
+    @delete_answer.setter
+    def delete_answer(self, answer: DeleteAnswer) -> None:
+        if answer not in ("object", "empty", "no_content"):
+            raise ValueError(f"delete_answer must be object, empty or no_content, got {answer!r}")
+        self._backend.delete_answer = answer
 
     @property
     def clock(self) -> EmulatorClock:

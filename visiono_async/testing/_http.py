@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
@@ -41,6 +41,20 @@ def ok(data: Any, *, status: int = 200, meta: Mapping[str, Any] | None = None) -
     return _json(
         {"data": data, "meta": {**(meta or {}), "request_id": current().request_id}}, status
     )
+
+
+DeleteAnswer = Literal["object", "empty", "no_content"]
+"""How the emulator answers a DELETE (Visiono does not document it): 200 with the object,
+200 with an empty body, or 204."""
+
+
+def deleted(data: Any, answer: DeleteAnswer) -> web.Response:
+    """A DELETE's answer in the chosen form (``answer``): the emulator's choice."""
+    if answer == "no_content":
+        return web.Response(status=204)
+    if answer == "empty":
+        return web.Response(status=200)
+    return ok(data)
 
 
 def error_body(problem: ApiProblem, request_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from ._backend import Backend
 from ._clock import parse_iso
 from ._context import current
 from ._errors import ApiProblem, not_found, validation_failed
-from ._http import ok, paginated, read_object
+from ._http import deleted, ok, paginated, read_object
 from ._models import PHOTO_REQUEST_STATUSES, PhotoRequest, Submission
 from ._routing import Route, backend
 from ._store import InvalidStateError
@@ -131,7 +131,8 @@ async def cancel_photo_request(request: web.Request) -> web.StreamResponse:
         raise ApiProblem(
             422, "invalid_state", str(exc), details={"status": [f"The request is {pr.status}."]}
         ) from None
-    return ok(backend(request).serializer.photo_request(pr))
+    b = backend(request)
+    return deleted(b.serializer.photo_request(pr), b.delete_answer)
 
 
 async def list_submissions(request: web.Request) -> web.StreamResponse:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ._errors import not_found, validation_failed
-from ._http import ok, paginated, read_object
+from ._http import deleted, ok, paginated, read_object
 from ._models import SmartLink
 from ._routes_photo_requests import download_urls_meta, signed_entries
 from ._routing import Route, backend
@@ -107,7 +107,7 @@ async def archive_smart_link(request: web.Request) -> web.StreamResponse:
     sl = _smart_link(request)
     b = backend(request)
     b.store.archive_smart_link(sl)
-    return ok(b.serializer.smart_link(sl))
+    return deleted(b.serializer.smart_link(sl), b.delete_answer)
 
 
 async def list_submissions(request: web.Request) -> web.StreamResponse:
@@ -159,8 +159,9 @@ async def update_permanent_link(request: web.Request) -> web.StreamResponse:
 async def delete_permanent_link(request: web.Request) -> web.StreamResponse:
     """Delete for good (with its submissions): ``{"id", "deleted": true}``."""
     sl = _smart_link(request)
-    backend(request).store.delete_smart_link(sl)
-    return ok({"id": sl.id, "deleted": True})
+    b = backend(request)
+    b.store.delete_smart_link(sl)
+    return deleted({"id": sl.id, "deleted": True}, b.delete_answer)
 
 
 ROUTES = [

@@ -7,7 +7,7 @@ import secrets
 from aiohttp import web
 
 from ._errors import not_found
-from ._http import ok, paginated, read_object
+from ._http import deleted, ok, paginated, read_object
 from ._models import EVENTS, WebhookEndpoint
 from ._routing import Route, backend
 from ._validation import FieldErrors, parse_webhook
@@ -65,8 +65,9 @@ async def update_webhook(request: web.Request) -> web.StreamResponse:
 async def delete_webhook(request: web.Request) -> web.StreamResponse:
     """Delete: ``{"id", "deleted": true}``; pending retries to it stop."""
     endpoint = _endpoint(request)
-    del backend(request).store.webhooks[endpoint.id]
-    return ok({"id": endpoint.id, "deleted": True})
+    b = backend(request)
+    del b.store.webhooks[endpoint.id]
+    return deleted({"id": endpoint.id, "deleted": True}, b.delete_answer)
 
 
 async def test_webhook(request: web.Request) -> web.StreamResponse:
