@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from visiono_async import NotFoundError, ValidationError, VisionoClient
+from visiono_async import APIError, NotFoundError, ValidationError, VisionoClient
 from visiono_async.models import WebhookEventInfo
 
 DOCUMENTED_EVENTS = [
@@ -138,6 +138,46 @@ class TestEvents:
             all(e.description for e in events),
             {type(e) for e in events},
         )
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            pytest.param(["a.b", "c.d"], id="names"),
+            pytest.param({"data": ["a.b", "c.d"]}, id="names-in-data"),
+            pytest.param([{"name": "a.b", "description": "A"}, {"name": "c.d"}], id="objects"),
+            pytest.param([{"event": "a.b", "description": "A"}, {"event": "c.d"}], id="event-key"),
+            pytest.param({"events": ["a.b", "c.d"]}, id="events-object"),
+            pytest.param({"data": {"events": [{"name": "a.b"}, "c.d"]}}, id="events-in-data"),
+            pytest.param({"a.b": "A", "c.d": None}, id="name-to-description"),
+        ],
+    )
+    async def test_every_plausible_shape(
+        self, client: VisionoClient, emulator: Any, body: Any
+    ) -> None:
+        """The shape is undocumented: names, objects (``name`` or ``event``), ``{"events"}``
+        and a name -> description map all give the same list."""
+        emulator.faults.fail_next(1, status=200, path="/webhooks/events", body=body)
+        events = await client.webhooks.events()
+        assert ["a.b", "c.d"] == [e.name for e in events]
+        assert {None, "A"} >= {e.description for e in events}
+
+    @pytest.mark.parametrize(
+        ("body", "shape"),
+        [
+            pytest.param([1, 2], "a list of int", id="numbers"),
+            pytest.param({"events": "a.b"}, "an object with events", id="events-not-a-list"),
+            pytest.param({"count": 2, "items": []}, "an object with count, items", id="other"),
+        ],
+    )
+    async def test_an_unknown_shape_is_a_clear_error(
+        self, client: VisionoClient, emulator: Any, body: Any, shape: str
+    ) -> None:
+        """Anything else is ``invalid_response`` naming what came, never an empty list."""
+        emulator.faults.fail_next(1, status=200, path="/webhooks/events", body=body)
+        with pytest.raises(APIError) as caught:
+            await client.webhooks.events()
+        assert "invalid_response" == caught.value.code
+        assert shape in str(caught.value)
 
 
 class TestList:

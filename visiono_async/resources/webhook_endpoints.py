@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._converter import invalid_response, structure_response
 from .._pagination import AsyncPaginator, Page
 from ..models import WebhookEndpoint, WebhookEventInfo, WebhookTestResult
-from ._common import Collection, request_all, request_model, string_list
+from ._common import Collection, request_model, string_list
 
 if TYPE_CHECKING:
     from .._session import Session
@@ -181,17 +182,68 @@ class WebhookEndpoints:
         return await request_model(self._session, "POST", path, WebhookTestResult, timeout=timeout)
 
     async def events(self, *, timeout: float | None = None) -> builtins.list[WebhookEventInfo]:
-        """The events an endpoint can subscribe to, with their descriptions.
+        """The events an endpoint can subscribe to, with their descriptions when given.
+
+        Visiono does not document this answer's shape; each of these is understood: a list
+        of names, a list of objects with ``name`` (or ``event``) and ``description``, either
+        inside ``{"events": [...]}`` (or ``data``), and a map of name to description.
 
         Args:
-            timeout: Seconds for each call; the client's default when None.
+            timeout: Seconds for the call; the client's default when None.
 
         Returns:
-            The events.
+            The events, in the order the API lists them.
 
         Raises:
-            APIError: The API refused the call.
+            APIError: The API refused the call, or answered in a shape none of the above
+                (``code="invalid_response"``, naming what it got).
             APIConnectionError: The call could not be completed.
         """
         path = f"{_WEBHOOKS.path}/events"
-        return await request_all(self._session, path, WebhookEventInfo, timeout=timeout)
+        response = await self._session.request("GET", path, timeout=timeout)
+        entries = _event_entries(response.data)
+        if entries is None:
+            raise invalid_response(
+                response,
+                f"an event list of a shape the SDK does not know ({_shape(response.data)})",
+                method="GET",
+                path=path,
+            )
+        return [
+            structure_response(response, WebhookEventInfo, method="GET", path=path, data=entry)
+            for entry in entries
+        ]
+
+
+def _event_entries(value: Any) -> builtins.list[dict[str, Any]] | None:
+    """The events of a ``GET /webhooks/events`` answer as objects with a ``name``; None for
+    a shape it does not know."""
+    if isinstance(value, Mapping):
+        if "events" in value:
+            return _event_entries(value["events"])
+        if value and all(isinstance(v, (str, type(None))) for v in value.values()):
+            return [{"name": name, "description": text} for name, text in value.items()]
+        return None
+    if not isinstance(value, builtins.list):
+        return None
+    entries: builtins.list[dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, str):
+            entries.append({"name": item})
+        elif isinstance(item, Mapping) and isinstance(item.get("name", item.get("event")), str):
+            entry = dict(item)
+            if "name" not in entry:
+                entry["name"] = entry.pop("event")
+            entries.append(entry)
+        else:
+            return None
+    return entries
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "an object with " + (", ".join(sorted(map(str, value))[:5]) or "no keys")
+    if isinstance(value, builtins.list):
+        kinds = sorted({type(item).__name__ for item in value})
+        return f"a list of {', '.join(kinds) or 'nothing'}"
+    return type(value).__name__

@@ -18,7 +18,7 @@ class FaultRule:
     path: str | None = None
     method: str | None = None
     status: int = 500
-    body: bytes | str | dict[str, Any] | None = None
+    body: bytes | str | dict[str, Any] | list[Any] | None = None
     content_type: str | None = None
     headers: dict[str, str] = attrs.field(factory=dict)
     seconds: float = 0.0
@@ -72,7 +72,7 @@ class FaultInjector:
         *,
         path: str | None = None,
         method: str | None = None,
-        body: bytes | str | dict[str, Any] | None = None,
+        body: bytes | str | dict[str, Any] | list[Any] | None = None,
         content_type: str | None = None,
         headers: dict[str, str] | None = None,
         after_action: bool = False,
@@ -86,9 +86,11 @@ class FaultInjector:
             method: Only requests with this method.
             body: ``None`` answers the API's standard error JSON for ``status`` (with
                 ``X-Request-Id``, rate limit headers and, for 429, ``Retry-After: 1``);
-                a str, bytes or dict is sent as is (e.g. a proxy's HTML page).
+                a str or bytes is sent as is (e.g. a proxy's HTML page), a dict or list
+                as JSON.
             content_type: The ``Content-Type`` of a given ``body`` (default: JSON for a
-                dict, ``text/plain`` for a str, ``application/octet-stream`` for bytes).
+                dict or list, ``text/plain`` for a str, ``application/octet-stream`` for
+                bytes).
             headers: Extra response headers, overriding the defaults.
             after_action: Perform the request first (e.g. create the photo request), then
                 answer with the failure, like a server that acted and then timed out.

@@ -129,7 +129,7 @@ def _fault_response(
             f"<Error><Code>{code}</Code><Message>Injected fault</Message></Error>"
         ).encode()
         content_type = content_type or "application/xml"
-    elif isinstance(rule.body, dict):
+    elif isinstance(rule.body, (dict, list)):
         body = dumps(rule.body)
         content_type = content_type or "application/json"
     elif isinstance(rule.body, str):
