@@ -25,6 +25,7 @@ from ._exceptions import PermissionDeniedError as PermissionDeniedError
 from ._exceptions import ProxyError as ProxyError
 from ._exceptions import RateLimitError as RateLimitError
 from ._exceptions import ServerError as ServerError
+from ._exceptions import StaleWebhookError as StaleWebhookError
 from ._exceptions import ValidationError as ValidationError
 from ._exceptions import VisionoError as VisionoError
 from ._ratelimit import RateLimitInfo as RateLimitInfo
@@ -51,6 +52,7 @@ __all__ = [
     "RateLimitInfo",
     "RetryPolicy",
     "ServerError",
+    "StaleWebhookError",
     "ValidationError",
     "VisionoClient",
     "VisionoError",

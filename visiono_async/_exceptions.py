@@ -39,6 +39,7 @@ __all__ = [
     "ProxyError",
     "RateLimitError",
     "ServerError",
+    "StaleWebhookError",
     "ValidationError",
     "VisionoError",
     "error_for_status",
@@ -193,7 +194,31 @@ class ProxyError(APIConnectionError):
 
 
 class InvalidSignatureError(VisionoError):
-    """A webhook or Workflow Mode signature was missing, malformed, wrong or stale."""
+    """A webhook or Workflow Mode signature was missing, malformed, wrong or stale.
+
+    Attributes:
+        reason: ``"invalid_signature"``; ``"stale_timestamp"`` for a
+            :class:`StaleWebhookError`. Receivers answer it in their 400 body.
+    """
+
+    reason = "invalid_signature"
+
+
+class StaleWebhookError(InvalidSignatureError):
+    """A webhook signed with the right secret, but whose signed timestamp is outside the
+    replay window (``tolerance``): an old delivery replayed, or a clock far off.
+
+    Attributes:
+        age: Seconds between the signed timestamp and now (negative: in the future).
+        tolerance: The replay window it was checked against, in seconds.
+    """
+
+    reason = "stale_timestamp"
+
+    def __init__(self, message: str, *, age: float, tolerance: float) -> None:
+        super().__init__(message)
+        self.age = age
+        self.tolerance = tolerance
 
 
 class InvalidPayloadError(VisionoError):
@@ -203,7 +228,12 @@ class InvalidPayloadError(VisionoError):
     wrong type. Signature problems (missing, malformed, wrong or stale) are
     :class:`InvalidSignatureError` instead, so a receiver can tell a forged request from a
     sender bug. The message names the field; it never contains a secret.
+
+    Attributes:
+        reason: ``"invalid_payload"``, as receivers answer it in their 400 body.
     """
+
+    reason = "invalid_payload"
 
 
 class DownloadError(VisionoError):

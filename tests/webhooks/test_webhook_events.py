@@ -21,6 +21,7 @@ from visiono_async.webhooks import (
     PhotoRequestFirstViewed,
     PhotoRequestSubmitted,
     PhotoSubmissionCreated,
+    StaleWebhookError,
     SubmissionCreated,
     UnknownEvent,
     WebhookEvent,
@@ -217,8 +218,14 @@ class TestReplays:
         delivery = build_delivery(
             "photo_request.created", {"photo_request": PHOTO_REQUEST}, SECRET, timestamp=old
         )
-        with pytest.raises(InvalidSignatureError, match="replay"):
+        with pytest.raises(StaleWebhookError, match="replay") as caught:
             construct_event(delivery.body, delivery.headers, SECRET)
+        assert isinstance(caught.value, InvalidSignatureError)  # older code catching it still does
+        assert DEFAULT_TOLERANCE + 59 <= caught.value.age <= DEFAULT_TOLERANCE + 70
+        assert (DEFAULT_TOLERANCE, "stale_timestamp") == (
+            caught.value.tolerance,
+            caught.value.reason,
+        )
 
     def test_a_body_from_the_future_is_rejected(self) -> None:
         """A timestamp further ahead than the tolerance is rejected too."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import anyio
@@ -55,6 +57,49 @@ class TestReceive:
         assert [202, 200, 400] == [await deliver(receiver, d) for d in (delivery, delivery, forged)]
         [event] = calls.events
         assert isinstance(event, PhotoRequestSubmitted)
+
+    async def test_rejections_name_their_reason(self) -> None:
+        """400 bodies carry ``reason``: forged, stale (signed right, two hours old), malformed."""
+        receiver = WebhookReceiver(SECRET, Calls())
+        old = datetime.now(timezone.utc) - timedelta(hours=2)
+        cases = {
+            "invalid_signature": build_delivery("photo_request.submitted", DATA, "whsec_x"),
+            "stale_timestamp": build_delivery(
+                "photo_request.submitted", DATA, SECRET, timestamp=old
+            ),
+            "invalid_payload": build_delivery(
+                "photo_request.submitted", {"photo_request": None}, SECRET
+            ),
+        }
+        for reason, delivery in cases.items():
+            reception = await receiver.receive(delivery.body, delivery.headers)
+            assert (400, reason) == (reception.status_code, reception.body["reason"])
+
+    async def test_a_body_over_the_default_limit_is_413(self) -> None:
+        """5 MB is refused (the default limit is 1 MiB) before anything is parsed or stored."""
+        receiver = WebhookReceiver(SECRET, Calls())
+        assert 1 << 20 == receiver.max_body_size
+        delivery = build_delivery("photo_request.submitted", DATA, SECRET)
+        reception = await receiver.receive(b"x" * 5_000_000, delivery.headers)
+        assert (413, "too_large") == (reception.status_code, reception.body["reason"])
+
+    async def test_a_streamed_body_is_read_no_further_than_the_limit(self) -> None:
+        """``receive_stream`` stops pulling chunks once they pass ``max_body_size``, and a
+        Content-Length over it stops it before the first chunk."""
+        pulled = 0
+
+        async def chunks() -> AsyncIterator[bytes]:
+            nonlocal pulled
+            for _ in range(1000):
+                pulled += 1
+                yield b"x" * 1000
+
+        receiver = WebhookReceiver(SECRET, Calls(), max_body_size=10_000)
+        reception = await receiver.receive_stream(chunks(), {})
+        assert (413, 11) == (reception.status_code, pulled)
+        pulled = 0
+        reception = await receiver.receive_stream(chunks(), {"Content-Length": "1000000"})
+        assert (413, 0) == (reception.status_code, pulled)
 
     async def test_the_secret_may_be_supplied_later(self) -> None:
         """A callable secret is read per delivery; until it is set, deliveries get 503."""

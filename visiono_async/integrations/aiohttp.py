@@ -26,8 +26,9 @@ AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def webhook_handler(receiver: WebhookReceiver) -> AiohttpHandler:
     """An aiohttp handler that receives Visiono webhooks through ``receiver``.
 
-    It answers 202 (new), 200 (duplicate), 400 (bad signature or body) or 500 (the store
-    failed). With ``ack="immediately"`` the response is sent in full before the handler
+    It answers 202 (new), 200 (duplicate), 400 (bad signature or body, with a ``reason``),
+    413 (a body over the receiver's ``max_body_size``, refused before it is read whole) or
+    500 (the store failed). With ``ack="immediately"`` the response is sent in full before the handler
     runs, so Visiono is acknowledged even when the handler is slow or raises.
 
     Args:
@@ -38,7 +39,8 @@ def webhook_handler(receiver: WebhookReceiver) -> AiohttpHandler:
     """
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        reception = await receiver.receive(await request.read(), request.headers)
+        chunks = request.content.iter_chunked(64 * 1024)
+        reception = await receiver.receive_stream(chunks, request.headers)
         response = web.json_response(reception.body, status=reception.status_code)
         if reception.run is None:
             return response

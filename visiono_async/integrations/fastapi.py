@@ -25,12 +25,14 @@ from starlette.background import BackgroundTask
 from .._client import VisionoClient
 from .._exceptions import InvalidSignatureError
 from ..webhooks import (
+    DEFAULT_MAX_BODY_SIZE,
     DEFAULT_TOLERANCE,
     InvalidPayloadError,
     WebhookEvent,
     WebhookReceiver,
     construct_event,
 )
+from ..webhooks._receiver import read_limited
 
 __all__ = ["STATE_KEY", "get_client", "verified_event", "visiono_lifespan", "webhook_router"]
 
@@ -47,8 +49,9 @@ def webhook_router(
     """A router with one ``POST`` route that receives Visiono webhooks.
 
     The route reads the raw body, verifies and stores the event through ``receiver``, and
-    answers 202 (new), 200 (duplicate), 400 (bad signature or body) or 500 (the store
-    failed, so Visiono retries). With ``ack="immediately"`` the handler runs after the
+    answers 202 (new), 200 (duplicate), 400 (bad signature or body, with a ``reason``), 413
+    (a body over the receiver's ``max_body_size``, refused before it is read whole) or 500
+    (the store failed, so Visiono retries). With ``ack="immediately"`` the handler runs after the
     response has been sent; an exception from it is logged and the event stays pending.
 
     Args:
@@ -62,7 +65,7 @@ def webhook_router(
     router = APIRouter()
 
     async def receive_visiono_webhook(request: Request) -> Response:
-        reception = await receiver.receive(await request.body(), request.headers)
+        reception = await receiver.receive_stream(request.stream(), request.headers)
         background = BackgroundTask(reception.run) if reception.run is not None else None
         return JSONResponse(reception.body, reception.status_code, background=background)
 
@@ -77,7 +80,10 @@ def webhook_router(
 
 
 def verified_event(
-    secret: str | bytes, *, tolerance: float | None = DEFAULT_TOLERANCE
+    secret: str | bytes,
+    *,
+    tolerance: float | None = DEFAULT_TOLERANCE,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> Callable[[Request], Awaitable[WebhookEvent]]:
     """A dependency that verifies a delivery in your own route (no store, no dedup).
 
@@ -86,17 +92,27 @@ def verified_event(
         @app.post("/hooks")
         async def hook(event: Annotated[WebhookEvent, Depends(verified_event(secret))]): ...
 
+    Args:
+        secret: The endpoint's signing secret.
+        tolerance: The replay window in seconds (see ``WebhookReceiver``); None: off.
+        max_body_size: The largest body read, in bytes.
+
     Raises (in the route):
-        HTTPException: 400 for a bad signature or body.
+        HTTPException: 400 for a bad signature or body (the detail starts with the
+            reason: ``invalid_signature``, ``stale_timestamp`` or ``invalid_payload``),
+            413 for a body over ``max_body_size``.
     """
 
     async def dependency(request: Request) -> WebhookEvent:
+        raw_body = await read_limited(
+            request.stream(), request.headers.get("content-length"), max_body_size
+        )
+        if raw_body is None:
+            raise HTTPException(status_code=413, detail=f"the body exceeds {max_body_size} bytes")
         try:
-            return construct_event(
-                await request.body(), request.headers, secret, tolerance=tolerance
-            )
+            return construct_event(raw_body, request.headers, secret, tolerance=tolerance)
         except (InvalidSignatureError, InvalidPayloadError) as exc:
-            raise HTTPException(status_code=400, detail=str(exc)) from None
+            raise HTTPException(status_code=400, detail=f"{exc.reason}: {exc}") from None
 
     return dependency
 

@@ -12,6 +12,7 @@ Frameworks: :mod:`visiono_async.integrations.fastapi` and
 from __future__ import annotations
 
 from .._exceptions import InvalidSignatureError as InvalidSignatureError
+from .._exceptions import StaleWebhookError as StaleWebhookError
 from ._construct import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
 from ._construct import DELIVERY_HEADER as DELIVERY_HEADER
 from ._construct import EVENT_HEADER as EVENT_HEADER
@@ -30,6 +31,7 @@ from ._events import PhotoSubmissionCreated as PhotoSubmissionCreated
 from ._events import SubmissionCreated as SubmissionCreated
 from ._events import UnknownEvent as UnknownEvent
 from ._events import WebhookEvent as WebhookEvent
+from ._receiver import DEFAULT_MAX_BODY_SIZE as DEFAULT_MAX_BODY_SIZE
 from ._receiver import Handler as Handler
 from ._receiver import Reception as Reception
 from ._receiver import WebhookReceiver as WebhookReceiver
@@ -50,6 +52,7 @@ from .stores import StoredEvent as StoredEvent
 
 __all__ = [
     "AddResult",
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_TOLERANCE",
     "DELIVERY_HEADER",
     "Delivery",
@@ -70,6 +73,7 @@ __all__ = [
     "Reception",
     "SIGNATURE_HEADER",
     "SQLiteEventStore",
+    "StaleWebhookError",
     "StoredEvent",
     "SubmissionCreated",
     "TENANT_HEADER",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from .._exceptions import InvalidSignatureError
+from .._exceptions import StaleWebhookError
 from ._errors import InvalidPayloadError
 from ._events import WebhookEvent, build_event, decode_body
 from ._signature import SIGNATURE_HEADER, verify_signature
@@ -67,8 +67,9 @@ def construct_event(
         :class:`UnknownEvent` for an event name this version does not know.
 
     Raises:
-        InvalidSignatureError: The signature is missing, malformed or wrong, or the signed
-            timestamp is outside ``tolerance`` (a replay).
+        InvalidSignatureError: The signature is missing, malformed or wrong.
+        StaleWebhookError: The signature is right but the signed timestamp is outside
+            ``tolerance`` (a replay, or a clock far off); an ``InvalidSignatureError``.
         InvalidPayloadError: The body is not JSON, lacks ``event``/``timestamp``/``data``
             parts its event needs, has a field of the wrong type, or names a different
             event than the ``X-Visiono-Event`` header.
@@ -79,9 +80,11 @@ def construct_event(
         age = (datetime.now(timezone.utc) - timestamp).total_seconds()
         if abs(age) > tolerance:
             when = "old" if age > 0 else "in the future"
-            raise InvalidSignatureError(
+            raise StaleWebhookError(
                 f"the webhook's signed timestamp is {abs(age):.0f} seconds {when}, outside the "
-                f"{tolerance:g} second tolerance; rejected as a possible replay"
+                f"{tolerance:g} second tolerance; rejected as a possible replay",
+                age=age,
+                tolerance=tolerance,
             )
     header_event = get_header(headers, EVENT_HEADER)
     if header_event is not None and header_event != body["event"]:

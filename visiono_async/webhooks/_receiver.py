@@ -6,7 +6,7 @@ The FastAPI and aiohttp integrations are thin adapters over :class:`WebhookRecei
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import anyio
@@ -18,7 +18,14 @@ from ._errors import InvalidPayloadError
 from ._events import WebhookEvent
 from .stores import EventStore, MemoryEventStore, StoredEvent
 
-__all__ = ["DEFAULT_LEASE", "Handler", "Reception", "WebhookReceiver"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_MAX_BODY_SIZE",
+    "Handler",
+    "Reception",
+    "WebhookReceiver",
+    "read_limited",
+]
 
 logger = logging.getLogger("visiono_async.webhooks")
 
@@ -30,15 +37,37 @@ SecretSource = str | bytes | Callable[[], str | bytes]
 DEFAULT_LEASE = 300.0
 """Seconds a handler run holds its claim; after that the event counts as pending again."""
 
+DEFAULT_MAX_BODY_SIZE = 1 << 20
+"""The largest webhook body a receiver reads (1 MiB); Visiono's events are a few KiB."""
+
+
+async def read_limited(
+    chunks: AsyncIterable[bytes], content_length: str | None, limit: int
+) -> bytes | None:
+    """A request body read from ``chunks``, or ``None`` as soon as it is known to exceed
+    ``limit`` bytes: from its ``Content-Length`` before reading anything, else from the
+    bytes read so far (never more than ``limit`` plus one chunk is held)."""
+    declared = content_length.strip() if content_length is not None else ""
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
 
 @attrs.frozen
 class Reception:
     """What to answer a delivery, and the handler run to start once the answer is sent.
 
     Attributes:
-        status_code: 202 accepted, 200 duplicate or handled, 400 rejected, 500 handler or
-            store failure, 503 no secret configured yet.
-        body: A small JSON object: ``{"status": ...}`` and for errors a ``"detail"``.
+        status_code: 202 accepted, 200 duplicate or handled, 400 rejected, 413 body too
+            large, 500 handler or store failure, 503 no secret configured yet.
+        body: A small JSON object: ``{"status": ...}``; for errors a ``"detail"``, and for
+            rejections a ``"reason"``: ``invalid_signature``, ``stale_timestamp`` (signed
+            right, outside the replay window), ``invalid_payload`` or ``too_large``.
         event: The verified event, when verification succeeded.
         run: The handler run to await after responding (``None`` when there is nothing to
             run, or the handler already ran before the response).
@@ -65,7 +94,12 @@ class WebhookReceiver:
             delivery, so it can be set after start-up).
         handler: ``async def handler(event)``; dispatch on the event's class.
         store: Where events are kept; a new :class:`MemoryEventStore` by default.
-        tolerance: Seconds the body's signed timestamp may be from now (replay window).
+        tolerance: Seconds the body's signed ``timestamp`` may be from now: the replay
+            window, one hour by default (Visiono documents none; this is the SDK's choice).
+            A delivery outside it is rejected with reason ``stale_timestamp``. ``None``
+            turns the check off; de-duplication by delivery id still applies.
+        max_body_size: The largest body accepted, in bytes (1 MiB by default); a larger
+            one is answered 413 without being read whole or stored.
         lease: Seconds a handler run may take before the event may be run again.
         ack: ``"immediately"`` (the default) answers 202 as soon as the event is stored and
             runs the handler after the response; a failure is logged and the event stays
@@ -80,6 +114,7 @@ class WebhookReceiver:
         *,
         store: EventStore | None = None,
         tolerance: float | None = DEFAULT_TOLERANCE,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         lease: float = DEFAULT_LEASE,
         ack: Literal["immediately", "after_handler"] = "immediately",
     ) -> None:
@@ -89,6 +124,7 @@ class WebhookReceiver:
         self._handler = handler
         self.store: EventStore = store if store is not None else MemoryEventStore()
         self.tolerance = tolerance
+        self.max_body_size = max_body_size
         self.lease = lease
         self.ack = ack
 
@@ -97,6 +133,17 @@ class WebhookReceiver:
 
     def _current_secret(self) -> str | bytes:
         return self._secret() if callable(self._secret) else self._secret
+
+    async def receive_stream(
+        self, chunks: AsyncIterable[bytes], headers: Mapping[str, str]
+    ) -> Reception:
+        """Like :meth:`receive`, reading the body from ``chunks`` no further than
+        ``max_body_size`` (a larger one, by ``Content-Length`` or by its bytes, is 413)."""
+        length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+        raw_body = await read_limited(chunks, length, self.max_body_size)
+        if raw_body is None:
+            return self._too_large()
+        return await self.receive(raw_body, headers)
 
     async def receive(self, raw_body: bytes, headers: Mapping[str, str]) -> Reception:
         """Verify, store and (depending on ``ack``) handle one delivery.
@@ -108,6 +155,8 @@ class WebhookReceiver:
         Returns:
             The response to send, and the handler run to start after sending it.
         """
+        if len(raw_body) > self.max_body_size:
+            return self._too_large()
         secret = self._current_secret()
         if not secret:
             # Not yet configured (e.g. the endpoint is still being registered): not the
@@ -117,8 +166,8 @@ class WebhookReceiver:
         try:
             event = construct_event(raw_body, headers, secret, tolerance=self.tolerance)
         except (InvalidSignatureError, InvalidPayloadError) as exc:
-            logger.warning("rejected a webhook delivery: %s", exc)
-            return Reception(400, {"status": "rejected", "detail": str(exc)})
+            logger.warning("rejected a webhook delivery (%s): %s", exc.reason, exc)
+            return Reception(400, {"status": "rejected", "reason": exc.reason, "detail": str(exc)})
         try:
             stored = await self._claim(event)
         except Exception:
@@ -136,6 +185,11 @@ class WebhookReceiver:
             await self._handle(stored)
 
         return Reception(202, {"status": "accepted"}, event, run=run)
+
+    def _too_large(self) -> Reception:
+        logger.warning("rejected a webhook delivery over %d bytes", self.max_body_size)
+        detail = f"the body exceeds {self.max_body_size} bytes"
+        return Reception(413, {"status": "rejected", "reason": "too_large", "detail": detail})
 
     async def _claim(self, event: WebhookEvent) -> StoredEvent | None:
         """Store ``event``; the stored event when this delivery should run the handler."""
