@@ -13,6 +13,7 @@ from visiono_async import APIError, VisionoClient
 from visiono_async._pagination import Page, parse_page
 from visiono_async._session import APIResponse
 from visiono_async.models import PhotoRequest, PhotoRequestItem
+from visiono_async.testing import sample_jpeg
 
 
 def response(body: Any) -> APIResponse:
@@ -220,3 +221,62 @@ class TestAsyncPaginator:
             emulator.faults.fail_next(1, status=200, body=body, path="/photo-requests")
         with pytest.raises(APIError, match="items of the previous page"):
             _ = [pr async for pr in client.photo_requests.list()]
+
+
+STYLES = ["meta", "links", "bare", "total", "has_more", "next_page", "nested"]
+
+
+class TestEveryForm:
+    """The emulator serves each pagination form it knows (all its own choice: Visiono
+    documents none); the client reads every item of every one, in order."""
+
+    @pytest.mark.parametrize("style", STYLES)
+    async def test_every_item_of_every_page(
+        self, client: VisionoClient, emulator: Any, style: str
+    ) -> None:
+        """Five requests, pages of two: all five, newest first, whatever the form."""
+        created = [await client.photo_requests.create(instructions=f"r{n}") for n in range(5)]
+        emulator.pagination = style
+        listed = [pr.id async for pr in client.photo_requests.list(per_page=2)]
+        assert [pr.id for pr in reversed(created)] == listed
+
+    @pytest.mark.parametrize("style", STYLES)
+    async def test_archive_with_no_ids_finds_every_request(
+        self, client: VisionoClient, emulator: Any, style: str, tmp_path: Any
+    ) -> None:
+        """archive() with no ids lists every request (none missed) under each form: 16
+        requests are two pages of the emulator's default 15."""
+        created = [await client.photo_requests.create(instructions=f"r{n}") for n in range(16)]
+        for pr in created:
+            await emulator.simulate_submission(pr.id, content=sample_jpeg(2_000, seed=1))
+        emulator.pagination = style
+        report = await client.archive(tmp_path / "a", concurrency=4)
+        assert (16, []) == (report.downloaded, report.failed)
+
+    async def test_more_without_a_way_to_get_it_is_a_clear_error(
+        self, client: VisionoClient, emulator: Any
+    ) -> None:
+        """``has_more`` true while ``?page=`` is ignored: ``pagination_unknown``, not a
+        listing that stops after the first page."""
+        for n in range(3):
+            await client.photo_requests.create(instructions=f"r{n}")
+        emulator.pagination = "has_more_unpaged"
+        with pytest.raises(APIError) as caught:
+            _ = [pr async for pr in client.photo_requests.list(per_page=2)]
+        assert "pagination_unknown" == caught.value.code
+        assert "has_more" in str(caught.value)
+
+    async def test_a_next_page_token_it_cannot_use_is_a_clear_error(
+        self, client: VisionoClient, emulator: Any
+    ) -> None:
+        """``next_page`` that is neither a number nor a URL: ``pagination_unknown``."""
+        body = {"data": [], "next_page": "eyJvZmZzZXQiOjJ9"}
+        emulator.faults.fail_next(1, status=200, path="/photo-requests", body=body)
+        with pytest.raises(APIError) as caught:
+            _ = [pr async for pr in client.photo_requests.list()]
+        assert "pagination_unknown" == caught.value.code
+
+    def test_an_explicit_no_more_is_believed(self) -> None:
+        """``has_more: false`` ends the listing even when a total says otherwise."""
+        page = parse_page(response({"data": items("a"), "has_more": False, "total": 9}), dict)
+        assert (False, None) == (page.has_next, page.next_params({}))

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ._clock import EmulatorClock
 from ._faults import FaultInjector
-from ._http import DeleteAnswer
+from ._http import DeleteAnswer, Pagination
 from ._idempotency import IdempotencyStore
 from ._ids import new_id
 from ._ratelimit import RateLimiter
@@ -33,6 +33,7 @@ class Backend:
         allow_http_webhooks: bool,
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",
+        pagination: Pagination = "meta",
     ) -> None:
         if url_ttl <= 0:
             raise ValueError(f"url_ttl must be positive, got {url_ttl}")
@@ -54,6 +55,7 @@ class Backend:
         self.webhook_time_factor = webhook_time_factor
         self.allow_http_webhooks = allow_http_webhooks
         self.delete_answer: DeleteAnswer = delete_answer
+        self.pagination: Pagination = pagination
         self.tenant_id = new_id("tn")
         self.webhooks = WebhookDispatcher(
             self.store, self.clock, self.tenant_id, webhook_time_factor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, get_args
 
 import anyio
 from aiohttp import web
@@ -13,7 +13,7 @@ from ._app import build_app
 from ._backend import Backend
 from ._clock import EmulatorClock
 from ._faults import FaultInjector
-from ._http import DeleteAnswer
+from ._http import DeleteAnswer, Pagination
 from ._recording import RecordedRequest
 from ._routes_control import add_control_routes
 from ._storage import PhotoStorage
@@ -50,6 +50,15 @@ class VisionoEmulator:
             not document its DELETE bodies: each form is the emulator's choice, there so
             that code can be tested against all three. Settable later as
             :attr:`delete_answer`.
+        pagination: How lists are paged. Visiono does not document it, so each form is
+            the emulator's choice: ``"meta"`` (the default: ``meta.current_page``,
+            ``last_page``, ``per_page``, ``total`` and ``links``), ``"links"`` (only
+            ``links.next``), ``"bare"`` (one bare list of everything), ``"total"``
+            (``meta.total`` and ``per_page``, no page number), ``"has_more"`` (a top-level
+            flag), ``"next_page"`` (a top-level page number or null), ``"nested"``
+            (``pagination: {page, pages}``) and ``"has_more_unpaged"`` (says more follow but
+            ignores ``?page=``: no client can page through it). Settable later as
+            :attr:`pagination`.
     """
 
     def __init__(
@@ -65,6 +74,7 @@ class VisionoEmulator:
         allow_http_webhooks: bool = True,
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",
+        pagination: Pagination = "meta",
     ) -> None:
         self._host = host
         self._port = port
@@ -77,6 +87,7 @@ class VisionoEmulator:
             allow_http_webhooks=allow_http_webhooks,
             clock=clock,
             delete_answer=delete_answer,
+            pagination=pagination,
         )
         self._runner: web.AppRunner | None = None
 
@@ -211,6 +222,17 @@ class VisionoEmulator:
         if answer not in ("object", "empty", "no_content"):
             raise ValueError(f"delete_answer must be object, empty or no_content, got {answer!r}")
         self._backend.delete_answer = answer
+
+    @property
+    def pagination(self) -> Pagination:
+        """How lists are paged (see the ``pagination`` argument)."""
+        return self._backend.pagination
+
+    @pagination.setter
+    def pagination(self, style: Pagination) -> None:
+        if style not in get_args(Pagination):
+            raise ValueError(f"pagination must be one of {get_args(Pagination)}, got {style!r}")
+        self._backend.pagination = style
 
     @property
     def clock(self) -> EmulatorClock:

@@ -96,31 +96,64 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+Pagination = Literal[
+    "meta", "links", "bare", "total", "has_more", "next_page", "nested", "has_more_unpaged"
+]
+"""How the emulator pages its lists. Visiono does not document pagination, so every form
+is the emulator's choice: ``meta`` (the default: ``meta.current_page/last_page/per_page/
+total`` and ``links``), ``links`` (only ``links.next``), ``bare`` (one bare list of all
+items), ``total`` (``meta.total`` and ``meta.per_page``, no page number), ``has_more``
+(a top-level ``has_more``), ``next_page`` (a top-level ``next_page`` number or null),
+``nested`` (``pagination: {page, pages}``), and ``has_more_unpaged`` (says more follow
+but ignores ``?page=``: a server no client can page through)."""
+
+
 def paginated(
     request: web.Request, records: Sequence[T], render: Callable[[T], dict[str, Any]]
 ) -> web.Response:
-    """One page of ``records`` with page-number meta and absolute ``links``."""
+    """One page of ``records``, in the emulator's chosen :data:`Pagination` form."""
+    from ._backend import BACKEND  # the backend imports this module
+
+    style = request.app[BACKEND].pagination
+    if style == "bare":
+        return _json([render(record) for record in records], 200)
     page, per_page = parse_page(request.query)
+    if style == "has_more_unpaged":
+        page = 1
     total = len(records)
     last_page = max(1, math.ceil(total / per_page))
     start = (page - 1) * per_page
-    window = records[start : start + per_page]
+    data = [render(record) for record in records[start : start + per_page]]
+    request_id = current().request_id
 
     def link(number: int) -> str:
         return str(request.url.update_query(page=str(number), per_page=str(per_page)))
 
-    payload = {
-        "data": [render(record) for record in window],
-        "meta": {
-            "current_page": page,
-            "last_page": last_page,
-            "per_page": per_page,
-            "total": total,
-            "request_id": current().request_id,
-        },
-        "links": {
-            "next": link(page + 1) if page < last_page else None,
-            "prev": link(page - 1) if 1 < page <= last_page + 1 else None,
-        },
-    }
+    more = page < last_page
+    payload: dict[str, Any]
+    if style == "links":
+        payload = {"data": data, "links": {"next": link(page + 1) if more else None}}
+    elif style == "total":
+        payload = {"data": data, "meta": {"total": total, "per_page": per_page}}
+    elif style in ("has_more", "has_more_unpaged"):
+        payload = {"data": data, "has_more": more or style == "has_more_unpaged"}
+    elif style == "next_page":
+        payload = {"data": data, "next_page": page + 1 if more else None}
+    elif style == "nested":
+        payload = {"data": data, "pagination": {"page": page, "pages": last_page}}
+    else:
+        payload = {
+            "data": data,
+            "meta": {
+                "current_page": page,
+                "last_page": last_page,
+                "per_page": per_page,
+                "total": total,
+                "request_id": request_id,
+            },
+            "links": {
+                "next": link(page + 1) if more else None,
+                "prev": link(page - 1) if 1 < page <= last_page + 1 else None,
+            },
+        }
     return _json(payload, 200)
