@@ -61,7 +61,7 @@ def as_json(stored: StoredEvent) -> dict[str, str | int]:
     return {
         "event": stored.event.type,
         "delivery_id": stored.event.delivery_id or "",
-        "timestamp": stored.event.timestamp.isoformat(),
+        "timestamp": stored.event.timestamp.isoformat() if stored.event.timestamp else None,
         "received_at": stored.received_at.isoformat(),
         "status": str(stored.status),
         "attempts": stored.attempts,

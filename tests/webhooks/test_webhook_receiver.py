@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,9 +16,11 @@ from tests.webhooks.helpers import SECRET
 from visiono_async.webhooks import (
     EventStatus,
     PhotoRequestSubmitted,
+    SubmissionCreated,
     WebhookEvent,
     WebhookReceiver,
     build_delivery,
+    compute_signature,
 )
 
 pytestmark = pytest.mark.anyio  # before collection, for the parametrized backend fixture
@@ -74,6 +77,27 @@ class TestReceive:
         for reason, delivery in cases.items():
             reception = await receiver.receive(delivery.body, delivery.headers)
             assert (400, reason) == (reception.status_code, reception.body["reason"])
+
+    async def test_a_workflow_mode_delivery_is_filed_under_its_smart_link(self) -> None:
+        """The documented submission.created (no timestamp) is accepted once and stored
+        under the smart link's id, not the ``sl_`` id taken for a photo request."""
+        data = {
+            "photo_request": {"id": "sl_123", "custom_slug": "damage-report"},
+            "permanent_link_submission": {"id": "pls_456", "unique_field_value": "ABC123"},
+        }
+        body = json.dumps({"event": "submission.created", "data": data}).encode()
+        headers = {
+            "X-Visiono-Signature": compute_signature(body, SECRET),
+            "X-Visiono-Delivery": "dlv_1",
+        }
+        calls = Calls()
+        receiver = WebhookReceiver(SECRET, calls)
+        first = await receiver.receive(body, headers)
+        again = await receiver.receive(body, headers)
+        assert (202, 200) == (first.status_code, again.status_code)
+        [stored] = await receiver.store.list_events("sl_123")
+        assert isinstance(stored.event, SubmissionCreated)
+        assert [] == await receiver.store.list_events("pr_123")
 
     async def test_a_body_over_the_default_limit_is_413(self) -> None:
         """5 MB is refused (the default limit is 1 MiB) before anything is parsed or stored."""

@@ -17,6 +17,7 @@ from .permanent_links import PermanentLink as PermanentLink
 from .photo_requests import PhotoRequest as PhotoRequest
 from .photo_requests import PhotoRequestItem as PhotoRequestItem
 from .photo_requests import PhotoRequestStatus as PhotoRequestStatus
+from .smart_links import PermanentLinkSubmission as PermanentLinkSubmission
 from .smart_links import SmartLink as SmartLink
 from .submissions import Submission as Submission
 from .webhooks import WebhookEndpoint as WebhookEndpoint
@@ -27,6 +28,7 @@ __all__ = [
     "DownloadURL",
     "DownloadURLs",
     "PermanentLink",
+    "PermanentLinkSubmission",
     "PhotoRequest",
     "PhotoRequestItem",
     "PhotoRequestStatus",

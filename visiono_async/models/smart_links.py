@@ -9,7 +9,7 @@ import attrs
 
 from .photo_requests import PhotoRequestItem
 
-__all__ = ["SmartLink"]
+__all__ = ["PermanentLinkSubmission", "SmartLink"]
 
 
 @attrs.frozen
@@ -55,4 +55,25 @@ class SmartLink:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     archived_at: datetime | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class PermanentLinkSubmission:
+    """A submission through a smart link in Workflow Mode (``pls_...``), as the
+    ``submission.created`` webhook carries it.
+
+    Attributes:
+        id: The submission id (``pls_...``).
+        unique_field_value: The value the submitter entered in the link's unique field
+            (the ``uv`` of the signed entry link).
+        external_source: The ``src`` of the signed entry link (``"zendesk"``).
+        external_reference: The ``ref`` of the signed entry link (``"ticket-456"``).
+        extra: JSON keys this version of the SDK does not know, as received.
+    """
+
+    id: str
+    unique_field_value: str | None = None
+    external_source: str | None = None
+    external_reference: str | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)

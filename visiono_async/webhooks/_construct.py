@@ -76,7 +76,7 @@ def construct_event(
     """
     verify_signature(raw_body, get_header(headers, SIGNATURE_HEADER), secret)
     body, timestamp = decode_body(raw_body)
-    if tolerance is not None:
+    if tolerance is not None and timestamp is not None:  # no timestamp: no window to apply
         age = (datetime.now(timezone.utc) - timestamp).total_seconds()
         if abs(age) > tolerance:
             when = "old" if age > 0 else "in the future"

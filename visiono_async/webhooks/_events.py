@@ -12,7 +12,7 @@ import attrs
 
 from .._converter import parse_datetime, structure
 from ..models.photo_requests import PhotoRequest
-from ..models.smart_links import SmartLink
+from ..models.smart_links import PermanentLinkSubmission, SmartLink
 from ..models.submissions import Submission
 from ._errors import InvalidPayloadError
 
@@ -41,7 +41,8 @@ class WebhookEvent:
         delivery_id: The ``X-Visiono-Delivery`` header (``"dlv_..."``), if sent. It is not
             covered by the signature.
         tenant_id: The ``X-Visiono-Tenant-Id`` header, if sent (not signed either).
-        timestamp: The body's signed ``timestamp``, aware UTC.
+        timestamp: The body's signed ``timestamp``, aware UTC; ``None`` when the body has
+            none (Visiono documents Workflow Mode's ``submission.created`` without one).
         data: The body's ``data`` object as received, including keys no model declares.
         raw_body: The exact bytes that were verified.
     """
@@ -51,7 +52,7 @@ class WebhookEvent:
     type: str
     delivery_id: str | None = None
     tenant_id: str | None = None
-    timestamp: datetime
+    timestamp: datetime | None
     data: Mapping[str, Any] = attrs.field(repr=False)
     raw_body: bytes = attrs.field(repr=False)
 
@@ -63,15 +64,23 @@ class WebhookEvent:
     @property
     def photo_request_id(self) -> str | None:
         """The id of the photo request the event is about, if it names one."""
-        return _id_in(self.data, "photo_request", "id") or _id_in(
-            self.data, "submission", "photo_request_id"
-        )
+        named = _id_in(self.data, "photo_request", "id")
+        if named is not None and named.startswith(_SMART_LINK_PREFIX):
+            named = None  # Workflow Mode puts the smart link under photo_request
+        return named or _id_in(self.data, "submission", "photo_request_id")
 
     @property
     def smart_link_id(self) -> str | None:
         """The id of the smart link the event is about, if it names one."""
-        return _id_in(self.data, "smart_link", "id") or _id_in(
-            self.data, "submission", "smart_link_id"
+        under_photo_request = _id_in(self.data, "photo_request", "id")
+        if under_photo_request is not None and not under_photo_request.startswith(
+            _SMART_LINK_PREFIX
+        ):
+            under_photo_request = None
+        return (
+            _id_in(self.data, "smart_link", "id")
+            or under_photo_request
+            or _id_in(self.data, "submission", "smart_link_id")
         )
 
 
@@ -143,16 +152,26 @@ class PhotoRequestExpired(PhotoRequestEvent):
 class SubmissionCreated(WebhookEvent):
     """``submission.created`` (Workflow Mode): a submission arrived through a smart link.
 
+    As Visiono documents it, ``data.photo_request`` is the smart link (an ``sl_`` id and
+    its ``custom_slug``), ``data.permanent_link_submission`` the submission, and the body
+    has no ``timestamp`` (so no replay window applies; the event stores' de-duplication
+    by delivery id and body digest still does). A ``data.submission`` object, or a
+    ``data.smart_link`` object, is read too where a body carries one.
+
     Attributes:
-        submission: The submission; ``unique_value`` and ``smart_link_id`` when sent.
-        smart_link: The smart link, when the payload includes it.
-        photo_request: The photo request, for the rare payload that names one.
+        permanent_link_submission: The submission (``pls_...``) with the link's unique
+            field value and the entry link's ``external_source``/``external_reference``.
+        smart_link: The smart link (from ``data.smart_link``, or the ``sl_`` object under
+            ``data.photo_request``), as partial as the event sends it.
+        submission: ``data.submission``, when the body has it.
+        photo_request: A real photo request (``pr_``) under ``data.photo_request``, if any.
     """
 
     EVENT_TYPE: ClassVar[str | None] = "submission.created"
 
-    submission: Submission
+    permanent_link_submission: PermanentLinkSubmission | None = None
     smart_link: SmartLink | None = None
+    submission: Submission | None = None
     photo_request: PhotoRequest | None = None
 
 
@@ -186,6 +205,9 @@ EVENT_TYPES: Mapping[str, type[WebhookEvent]] = {
 """Every event name the SDK knows, mapped to its class."""
 
 
+_SMART_LINK_PREFIX = "sl_"
+
+
 def _id_in(data: Mapping[str, Any], key: str, field: str) -> str | None:
     obj = data.get(key)
     value = obj.get(field) if isinstance(obj, Mapping) else None
@@ -216,12 +238,12 @@ def _optional(data: Mapping[str, Any], key: str, cls: type[T]) -> T | None:
         return None
 
 
-def decode_body(raw_body: bytes) -> tuple[dict[str, Any], datetime]:
-    """The body's JSON object and its signed timestamp.
+def decode_body(raw_body: bytes) -> tuple[dict[str, Any], datetime | None]:
+    """The body's JSON object and its signed timestamp (``None`` when it has none).
 
     Raises:
-        InvalidPayloadError: The body is not a JSON object, or its ``event`` or
-            ``timestamp`` is missing or of the wrong type.
+        InvalidPayloadError: The body is not a JSON object, its ``event`` is missing or of
+            the wrong type, or its ``timestamp`` is not a date-time.
     """
     try:
         body = json.loads(raw_body)
@@ -234,7 +256,7 @@ def decode_body(raw_body: bytes) -> tuple[dict[str, Any], datetime]:
         problem = "is missing" if event_type is None else "must be a non-empty string"
         raise InvalidPayloadError(f"webhook field 'event' {problem}")
     if body.get("timestamp") is None:
-        raise InvalidPayloadError("webhook field 'timestamp' is missing")
+        return body, None  # Workflow Mode's submission.created, as documented, has none
     try:
         timestamp = parse_datetime(body["timestamp"])
     except ValueError as exc:
@@ -259,7 +281,7 @@ def parse_event(
 
 def build_event(
     body: Mapping[str, Any],
-    timestamp: datetime,
+    timestamp: datetime | None,
     raw_body: bytes,
     *,
     delivery_id: str | None,
@@ -283,7 +305,9 @@ def build_event(
     cls = EVENT_TYPES.get(event_type, UnknownEvent)
     if issubclass(cls, PhotoRequestEvent):
         return cls(photo_request=_required(data, "photo_request", PhotoRequest), **common)
-    if issubclass(cls, (PhotoSubmissionCreated, SubmissionCreated)):
+    if cls is SubmissionCreated:
+        return _submission_created(data, common)
+    if issubclass(cls, PhotoSubmissionCreated):
         return cls(
             submission=_required(data, "submission", Submission),
             photo_request=_present(data, "photo_request", PhotoRequest),
@@ -296,3 +320,28 @@ def build_event(
         smart_link=_optional(data, "smart_link", SmartLink),
         **common,
     )
+
+
+def _submission_created(data: Mapping[str, Any], common: dict[str, Any]) -> SubmissionCreated:
+    """Workflow Mode's event, from the documented shape (or the older ``submission`` one)."""
+    under_photo_request = data.get("photo_request")
+    link_id = under_photo_request.get("id") if isinstance(under_photo_request, Mapping) else None
+    is_link = isinstance(link_id, str) and link_id.startswith(_SMART_LINK_PREFIX)
+    smart_link = _present(data, "smart_link", SmartLink)
+    if smart_link is None and is_link:
+        smart_link = _required(data, "photo_request", SmartLink)
+    event = SubmissionCreated(
+        permanent_link_submission=_present(
+            data, "permanent_link_submission", PermanentLinkSubmission
+        ),
+        smart_link=smart_link,
+        submission=_present(data, "submission", Submission),
+        photo_request=None if is_link else _present(data, "photo_request", PhotoRequest),
+        **common,
+    )
+    if event.permanent_link_submission is None and event.submission is None:
+        raise InvalidPayloadError(
+            "webhook field 'data.permanent_link_submission' is missing (and there is no "
+            "'data.submission' either)"
+        )
+    return event

@@ -125,11 +125,12 @@ EventFilter = Collection[str | type[WebhookEvent]]
 
 
 def matches(stored: StoredEvent, events: EventFilter | None, after: datetime | None) -> bool:
-    """Whether ``stored`` is one of ``events`` and its signed timestamp is at/after ``after``."""
+    """Whether ``stored`` is one of ``events`` and its signed timestamp (or, for a body with
+    none, the time it was received) is at/after ``after``."""
     if after is not None:
         if after.tzinfo is None:
             raise ValueError("'after' must be an aware datetime (e.g. photo_request.created_at)")
-        if stored.event.timestamp < after:
+        if (stored.event.timestamp or stored.received_at) < after:
             return False
     if events is None:
         return True
