@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import trustme
@@ -60,6 +61,12 @@ def tls(request: pytest.FixtureRequest, ca: trustme.CA, tmp_path: Path) -> TLSFi
     return tls_files(ca, tmp_path / "tls") if request.param == "https" else None
 
 
+def request_target(url: str) -> str:
+    """The path and query of ``url``, as a request line carries them."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
 def client_options(tls: TLSFiles | None) -> dict[str, object]:
     """Transport options that trust the test's CA when there is one."""
     return {} if tls is None else {"ssl": trusting(tls.ca)}
@@ -98,8 +105,7 @@ class TestNginx:
         self, nginx: NginxStorage, tls: TLSFiles | None
     ) -> None:
         """Three answers per connection, then a close; gzip when asked; idle connections end."""
-        url = nginx.signed_url("p0.jpg", IN_AN_HOUR)
-        target = url[url.index("/", len("https://")) :]
+        target = request_target(nginx.signed_url("p0.jpg", IN_AN_HOUR))
         secure = tls is not None
         answers = await probe(nginx.port, [target] * 4, tls=secure)
         assert [200, 200, 200] == [a.status for a in answers]
@@ -143,13 +149,12 @@ class TestNginx:
         file: a new connection, no failure, no pipeline retry."""
         chosen = transport(**client_options(tls))
         first, second = self.files(nginx)[:2]
-        assert (1, []) == ((r := await run(chosen, dest, first, **ONCE)).downloaded, r.failed)
+        report = await run(chosen, dest, first, **ONCE)
+        assert (1, []) == (report.downloaded, report.failed)
         # A connection opened after the transport's went idle; once nginx closed it for
         # idleness, it has closed the transport's (idle for longer) too.
-        url = nginx.signed_url("p9.jpg", IN_AN_HOUR)
-        await closes_when_idle(
-            nginx.port, url[url.index("/", len("https://")) :], tls=tls is not None
-        )
+        target = request_target(nginx.signed_url("p9.jpg", IN_AN_HOUR))
+        await closes_when_idle(nginx.port, target, tls=tls is not None)
         report = await run(chosen, dest, second, **ONCE)
         assert (1, []) == (report.downloaded, report.failed)
         await assert_stored(dest, {"p0.jpg": PHOTOS["p0"], "p1.jpg": PHOTOS["p1"]})
