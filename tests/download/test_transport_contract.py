@@ -11,14 +11,13 @@ from __future__ import annotations
 import gzip
 import socket
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import anyio
 import pytest
 import trustme
-from archive_helpers import files_under, serving, temp_files, trusting
+from archive_helpers import files_under, serving, trusting
 from misbehaving import (
     Misbehaving,
     answer,
@@ -31,18 +30,9 @@ from misbehaving import (
     ranged,
     silent,
 )
+from transport_helpers import MakeTransport, assert_stored, photo, reasons, run
 
-from visiono_async.download import (
-    AiohttpTransport,
-    ArchiveReport,
-    FetchSettings,
-    LeanTransport,
-    RemoteFile,
-    SignedURLSource,
-    StorageTransport,
-    archive,
-    read_manifest,
-)
+from visiono_async.download import FetchSettings
 from visiono_async.testing import sample_jpeg
 
 pytestmark = pytest.mark.anyio
@@ -51,24 +41,6 @@ GOOD = sample_jpeg(40_000, seed=21)
 OTHER = sample_jpeg(30_000, seed=22)  # a different photo: never to be stored as GOOD
 LARGE = sample_jpeg(600_000, seed=23)  # above the lean transport's hand-off threshold
 FAST = {"backoff": 0.01, "max_attempts": 2}
-
-MakeTransport = Callable[..., StorageTransport]
-
-
-@pytest.fixture(params=["lean", "aiohttp"])
-async def transport(request: pytest.FixtureRequest) -> AsyncIterator[MakeTransport]:
-    """Makes transports of one kind (closed at the end); options are the same for both."""
-    made: list[StorageTransport] = []
-
-    def make(**options: Any) -> StorageTransport:
-        options.setdefault("read_timeout", 5.0)
-        kind = LeanTransport if request.param == "lean" else AiohttpTransport
-        made.append(kind(**options))
-        return made[-1]
-
-    yield make
-    for one in made:
-        await one.aclose()
 
 
 @pytest.fixture
@@ -85,41 +57,6 @@ async def other() -> AsyncIterator[Misbehaving]:
     server = await Misbehaving.start()
     yield server
     await server.aclose()
-
-
-def photo(url: str, name: str = "a", **fields: Any) -> RemoteFile:
-    """A JPEG to archive as ``<name>.jpg``."""
-    return RemoteFile(id=name, url=url, mime_type="image/jpeg", fields={"id": name}, **fields)
-
-
-async def run(
-    transport: StorageTransport, dest: Path, *files: RemoteFile, **options: Any
-) -> ArchiveReport:
-    """Archive ``files`` one at a time through ``transport``."""
-    options.setdefault("concurrency", 1)
-    with anyio.fail_after(30):
-        return await archive(
-            None,
-            dest,
-            source=SignedURLSource.from_files(files),
-            template="{id}{ext}",
-            transport=transport,
-            **options,
-        )
-
-
-async def assert_stored(dest: Path, expected: dict[str, bytes]) -> None:
-    """Exactly these files are on disk, in the manifest, with their hashes; no temp file."""
-    assert expected == files_under(dest)
-    entries = {e.path: e for e in await read_manifest(dest)}
-    assert set(expected) == set(entries)
-    for path, body in expected.items():
-        assert len(body) == entries[path].bytes
-    assert [] == temp_files(dest)
-
-
-def reasons(report: ArchiveReport) -> list[str]:
-    return [f.reason for f in report.failed]
 
 
 class TestBasics:

@@ -118,6 +118,15 @@ class NginxStorage:
             directory.
         keyfile: The PEM private key of ``certfile``, unencrypted; None when ``certfile``
             holds the key too (as for :meth:`ssl.SSLContext.load_cert_chain`).
+        keepalive_requests: Requests nginx answers on one connection before it closes it
+            (its ``keepalive_requests``; real storage and the balancers in front of it cap
+            this, often at 100). The default is high enough never to matter.
+        keepalive_timeout: Seconds nginx keeps an idle connection open (its
+            ``keepalive_timeout``, to the millisecond); 0 closes every connection after
+            one answer.
+        gzip: Compress answers to clients that accept gzip (nginx's ``gzip on`` for every
+            type, however small the body), as storage behind a misconfigured CDN does. A
+            client that asks for ``Accept-Encoding: identity`` gets the bytes as stored.
     """
 
     def __init__(
@@ -134,6 +143,9 @@ class NginxStorage:
         startup_timeout: float = 10.0,
         certfile: str | os.PathLike[str] | None = None,
         keyfile: str | os.PathLike[str] | None = None,
+        keepalive_requests: int = 1_000_000,
+        keepalive_timeout: float = 75.0,
+        gzip: bool = False,
     ) -> None:
         if secret is not None and not _SECRET_RE.fullmatch(secret):
             raise ValueError("secret must be 16-128 characters of A-Za-z0-9_-")
@@ -145,6 +157,10 @@ class NginxStorage:
             raise ValueError(f"response_delay must not be negative, got {response_delay}")
         if keyfile is not None and certfile is None:
             raise ValueError("keyfile needs a certfile")
+        if keepalive_requests < 1:
+            raise ValueError(f"keepalive_requests must be at least 1, got {keepalive_requests}")
+        if keepalive_timeout < 0:
+            raise ValueError(f"keepalive_timeout must not be negative, got {keepalive_timeout}")
         self._binary = None if binary is None else os.fspath(binary)
         self._host = host
         self._requested_port = port
@@ -156,6 +172,9 @@ class NginxStorage:
         self._startup_timeout = startup_timeout
         self._certfile = None if certfile is None else Path(certfile)
         self._keyfile = None if keyfile is None else Path(keyfile)
+        self._keepalive_requests = keepalive_requests
+        self._keepalive_timeout_ms = round(keepalive_timeout * 1000)
+        self._gzip = gzip
         self._dir: Path | None = None
         self._port: int | None = None
         self._process: anyio.abc.Process | None = None
@@ -542,6 +561,8 @@ class NginxStorage:
         ssl_certificate_key {d / "tls" / "key.pem"};
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:visiono_tls:1m;"""
+        # Every type, any size: nginx compresses whenever the client accepts gzip.
+        gzip = "gzip on;\n    gzip_types *;\n    gzip_min_length 0;" if self._gzip else "gzip off;"
         return f"""{load}
 daemon off;
 master_process on;
@@ -566,8 +587,9 @@ http {{
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
-    keepalive_timeout 75s;
-    keepalive_requests 1000000;
+    keepalive_timeout {self._keepalive_timeout_ms}ms;
+    keepalive_requests {self._keepalive_requests};
+    {gzip}
     server_tokens off;
     server {{
         listen {listen};
