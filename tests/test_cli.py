@@ -16,6 +16,7 @@ import pytest
 
 from tests.children import child_env, python_child, python_command
 from tests.conftest import require_binary
+from tests.testing.helpers import Receiver
 from visiono_async import VisionoClient, __version__
 from visiono_async.cli import build_parser
 from visiono_async.testing import sample_jpeg
@@ -139,6 +140,41 @@ class TestEmulatorCommand:
             proc.send_signal(signal.SIGINT)
             with anyio.fail_after(30):
                 assert (await proc.wait()) in (0, 130)
+
+    async def test_webhook_retries_run_at_the_scaled_pace(self) -> None:
+        """``--webhook-time-factor 0.001``: a failed delivery is retried after 0.06 s, not a
+        minute (the test's own timeout would end a real-minute wait)."""
+        async with (
+            Receiver([500, 200]) as receiver,
+            python_child(
+                "-m", "visiono_async", "emulator", "--port", "0", "--webhook-time-factor", "0.001"
+            ) as proc,
+        ):
+            assert proc.stdout is not None
+            text = ""
+            with anyio.fail_after(30):
+                async for chunk in proc.stdout:
+                    text += chunk.decode()
+                    if "VISIONO_API_KEY=" in text and text.endswith("\n"):
+                        break
+            key = re.search(r"VISIONO_API_KEY=(\S+)", text)
+            base = re.search(r"VISIONO_BASE_URL=(\S+)", text)
+            assert key is not None
+            assert base is not None
+            async with VisionoClient(api_key=key.group(1), base_url=base.group(1)) as client:
+                await client.webhooks.create(url=receiver.url, events=["photo_request.created"])
+                await client.photo_requests.create(instructions="retried")
+                with anyio.fail_after(20):
+                    while len(receiver.received) < 2:  # noqa: ASYNC110 - another process
+                        await anyio.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+        assert 2 == len(receiver.received)
+
+    def test_a_webhook_time_factor_must_be_positive(self) -> None:
+        """0 or less is refused with exit 2 and a sentence."""
+        result = run_cli("emulator", "--port", "0", "--webhook-time-factor", "0", timeout=30)
+        assert 2 == result.returncode
+        assert "--webhook-time-factor must be positive" in result.stderr
 
     def test_port_in_use_is_a_clear_error(self) -> None:
         """A port that is taken makes the command fail with a message, not hang."""

@@ -55,9 +55,10 @@ class TestAuthentication:
         with pytest.raises(ValueError, match="unknown plan"):
             emu.create_api_key(plan="enterprise")
 
-    async def test_status_needs_no_key(self, api: Api) -> None:
-        """``/status`` is a public health check."""
-        reply = await api.get("/status", key=None)
+    async def test_status_needs_a_key_too(self, api: Api) -> None:
+        """Visiono says every request needs a key: ``/status`` without one is 401."""
+        assert 401 == (await api.get("/status", key=None)).status
+        reply = await api.get("/status")
 
         assert reply.status == 200
         assert reply.data["status"] == "operational"

@@ -43,7 +43,7 @@ class TestLifecycle:
         async with VisionoEmulator() as first:
             port = first.port
         async with VisionoEmulator(port=port) as emu:
-            reply = await Api(http, emu, None).get("/status")
+            reply = await Api(http, emu, emu.create_api_key()).get("/status")
 
         assert emu.port == port
         assert reply.status == 200
@@ -73,7 +73,8 @@ class TestServe:
 
             tg.start_soon(lambda: serve(0, on_ready=on_ready))
             await answered.wait()
-            async with http.get(ready[0].base_url + "/status") as resp:
+            key = ready[0].create_api_key()
+            async with http.get(ready[0].base_url + "/status", headers={"X-API-Key": key}) as resp:
                 status.append(resp.status)
             tg.cancel_scope.cancel()
 

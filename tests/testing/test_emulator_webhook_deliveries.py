@@ -15,6 +15,7 @@ import pytest
 
 from tests.testing.helpers import Api, Receiver
 from visiono_async.testing import EmulatorClock, VisionoEmulator
+from visiono_async.webhooks import construct_event
 
 pytestmark = pytest.mark.anyio
 
@@ -260,6 +261,21 @@ class TestRetries:
 
         assert len(delivery.attempts) <= 1
         assert not delivery.delivered
+
+
+class TestSignedTimestamp:
+    async def test_deliveries_verify_after_the_clock_is_moved_a_day(
+        self, fapi: Api, fast: VisionoEmulator, receiver: Receiver
+    ) -> None:
+        """The signed timestamp is the real time of the event (the emulator's choice), so a
+        receiver with the default one-hour window accepts it after advance_time(86400)."""
+        endpoint = await subscribe(fapi, receiver.url, ["photo_request.created"])
+        fast.advance_time(86_400)
+        await fapi.create()
+        await fast.wait_for_deliveries(1)
+        headers, body = receiver.received[0]
+        event = construct_event(body, headers, endpoint["secret"])
+        assert event.type == "photo_request.created"
 
 
 class TestTestEndpoint:

@@ -41,6 +41,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="memory",
         help="serve photos from the emulator itself (memory) or from a real nginx with secure_link",
     )
+    parser.add_argument(
+        "--webhook-time-factor",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help=(
+            "multiply the webhook retry delays (1, 5 and 30 minutes) and the delivery "
+            "timeout by F, e.g. 0.01 for retries after 0.6, 3 and 18 s (default 1)"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -48,12 +58,16 @@ async def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until interrupted."""
     from ..testing import NginxStorage, NginxStorageError, VisionoEmulator
 
+    if args.webhook_time_factor <= 0:
+        print("visiono emulator: --webhook-time-factor must be positive", file=sys.stderr)
+        return 2
     emu = VisionoEmulator(
         storage=NginxStorage() if args.storage == "nginx" else None,
         host=args.host,
         port=args.port,
         rate_limit_per_minute=args.rate_limit_per_minute,
         rate_limit_per_hour=args.rate_limit_per_hour,
+        webhook_time_factor=args.webhook_time_factor,
     )
     try:
         await emu.start()

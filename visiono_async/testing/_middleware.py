@@ -26,7 +26,6 @@ __all__ = ["API_PREFIXES", "api_path", "emulator_middleware"]
 
 API_PREFIXES = ("/api/v1", "/v1")
 _ANONYMOUS = "anonymous"
-_PUBLIC_PATHS = {"/status"}
 _S3_CODES = {403: "AccessDenied", 404: "NoSuchKey", 500: "InternalError", 503: "SlowDown"}
 _log = logging.getLogger("visiono_async.testing")
 
@@ -166,7 +165,7 @@ async def _api(
     try:
         header_key = request.headers.get("X-API-Key")
         auth = backend.store.authenticate(header_key)
-        if auth is None and not (header_key is None and sub_path in _PUBLIC_PATHS):
+        if auth is None:  # every call needs a key, /status too (as Visiono documents)
             raise ApiProblem(
                 401,
                 "unauthenticated",

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -179,7 +180,12 @@ class WebhookDispatcher:
                 self._task_group.start_soon(self._deliver, delivery)
 
     def _prepare(self, endpoint: WebhookEndpoint, event: str, data: dict[str, Any]) -> Delivery:
-        payload = {"event": event, "timestamp": isoformat(self._clock.now()), "data": data}
+        # Signed with the real time of the event, not the emulator clock: a receiver checks
+        # the timestamp against its own clock, so a test that moves the emulator a day
+        # ahead must not make every later delivery look like a replay. (Visiono does not
+        # say whether the timestamp is the event's time or the delivery's: the emulator's
+        # choice is the event's, the same for every retry of one body.)
+        payload = {"event": event, "timestamp": isoformat(time.time()), "data": data}
         body = json.dumps(payload, separators=(",", ":")).encode()
         delivery_id = "dlv_" + uuid.uuid4().hex
         headers = {
