@@ -12,7 +12,7 @@ import json as jsonlib
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any
@@ -28,12 +28,13 @@ from ._exceptions import (
     APITimeoutError,
     ProxyError,
     RateLimitError,
+    VisionoError,
     error_for_status,
 )
 from ._proxy import ProxyURL, url_origin
 from ._ratelimit import Pacer, PacingTooLongError, RateLimitInfo, parse_retry_after
 
-__all__ = ["APIResponse", "Session", "build_api_error", "encode_params"]
+__all__ = ["APIResponse", "Recover", "Session", "build_api_error", "encode_params"]
 
 logger = logging.getLogger("visiono_async")
 
@@ -83,6 +84,10 @@ class APIResponse:
     headers: Mapping[str, str] = attrs.field(repr=False)
     request_id: str | None
     received_at: datetime
+
+
+Recover = Callable[[], Awaitable["APIResponse | None"]]
+"""Looks for what a failed create may have made (see ``Session.request``)."""
 
 
 def encode_params(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -350,6 +355,7 @@ class Session:
         json: Any = None,
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        recover: Recover | None = None,
     ) -> APIResponse:
         """Send one API call, with retries, and return its parsed response.
 
@@ -360,6 +366,12 @@ class Session:
             json: A JSON-serialisable request body.
             timeout: Seconds for each attempt; the client's default when None.
             idempotency_key: Sent as ``Idempotency-Key``; it makes a POST safe to retry.
+            recover: For a create: looks for the object the call may already have made.
+                After an ambiguous failure (a 5xx or a timeout or reset once the request was
+                sent) it runs before any resend; what it finds is returned instead, and the
+                call is sent again only when it finds nothing. If it fails, the original
+                error is raised rather than risking a duplicate. With it, a POST is safe to
+                resend without trusting ``Idempotency-Key`` (which Visiono does not document).
 
         Returns:
             The response, its envelope taken apart.
@@ -388,7 +400,9 @@ class Session:
             connect=self.config.connect_timeout,
         )
         policy = self.config.retry
-        safe_to_resend = method in _IDEMPOTENT_METHODS or idempotency_key is not None
+        safe_to_resend = (
+            method in _IDEMPOTENT_METHODS or idempotency_key is not None or recover is not None
+        )
         attempt = 0
         while True:
             await self._pace(method, path)
@@ -420,6 +434,10 @@ class Session:
                         method, path, attempt + 1, elapsed, error,
                     )  # fmt: skip
                     raise error from exc
+                if recover is not None and sent:
+                    found = await self._recover(recover, method, path, error)
+                    if found is not None:
+                        return found
                 wait = self._backoff(attempt)
                 logger.info(
                     "%s %s attempt %d failed (%s); retrying in %.2fs",
@@ -495,12 +513,32 @@ class Session:
                     method, path, status, wait,
                 )  # fmt: skip
                 raise api_error
+            if recover is not None and status != 429:  # a 429 was refused, not acted on
+                found = await self._recover(recover, method, path, api_error)
+                if found is not None:
+                    return found
             logger.info(
                 "%s %s -> %d (attempt %d); retrying in %.2fs",
                 method, path, status, attempt + 1, wait,
             )  # fmt: skip
             await anyio.sleep(wait)
             attempt += 1
+
+    async def _recover(
+        self, recover: Recover, method: str, path: str, error: VisionoError
+    ) -> APIResponse | None:
+        """What ``recover`` finds after an ambiguous failure; re-raises ``error`` if it fails."""
+        try:
+            found = await recover()
+        except VisionoError as exc:
+            logger.warning(
+                "%s %s: could not check whether the failed call had acted (%s); not resending",
+                method, path, exc,
+            )  # fmt: skip
+            raise error from exc
+        if found is not None:
+            logger.info("%s %s: the failed call had acted; returning what it created", method, path)
+        return found
 
 
 def _response(

@@ -20,7 +20,7 @@ from visiono_async.models import (
     PhotoRequestStatus,
     Submission,
 )
-from visiono_async.resources import CreateManyError
+from visiono_async.resources import CLIENT_REF, CreateManyError
 
 ID_CARD = [
     {"instructions": "Front of ID", "is_required": True},
@@ -48,7 +48,7 @@ class TestCreate:
             PhotoRequestStatus.PENDING,
             True,
             "Ticket #123",
-            {"ticket_id": "12345"},
+            {"ticket_id": "12345", CLIENT_REF: pr.metadata[CLIENT_REF]},
             [("Front of ID", True), ("Back of ID", False)],
         )
         actual = (

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from visiono_async import VisionoClient
+from visiono_async.resources import CLIENT_REF
 
 
 @attrs.frozen
@@ -57,10 +58,15 @@ class TestCreateBodies:
     """``create`` sends only the options given, plus extra keyword arguments as they are."""
 
     async def test_only_given_options(self, seen_client: tuple[VisionoClient, list[Seen]]) -> None:
-        """Options left at None are not sent at all."""
+        """Options left at None are not sent at all; the SDK's reference always is, in
+        ``metadata`` and as the ``Idempotency-Key``."""
         client, seen = seen_client
         await client.photo_requests.create(instructions="Upload your ID")
-        assert [Seen("POST", "/photo-requests", {"instructions": "Upload your ID"}, None)] == seen
+        [sent] = seen
+        ref = sent.body["metadata"][CLIENT_REF]
+        assert ref.startswith("vsdk_")
+        expected = {"instructions": "Upload your ID", "metadata": {CLIENT_REF: ref}}
+        assert Seen("POST", "/photo-requests", expected, ref) == sent
 
     async def test_every_option_and_extras(
         self, seen_client: tuple[VisionoClient, list[Seen]]
@@ -89,7 +95,7 @@ class TestCreateBodies:
             "require_gps": True,
             "allow_submitter_notes": False,
             "internal_notes": "n",
-            "metadata": {"ticket_id": "1"},
+            "metadata": {"ticket_id": "1", CLIENT_REF: "idem-1"},
             "brand_new_option": {"a": 1},
         }
         assert [Seen("POST", "/photo-requests", expected, "idem-1")] == seen
@@ -129,7 +135,9 @@ class TestCreateBodies:
             url="https://example.com/hook", events=(e for e in ["photo_request.submitted"])
         )
         expected = {"url": "https://example.com/hook", "events": ["photo_request.submitted"]}
-        assert [Seen("POST", "/webhooks", expected, None)] == seen
+        [sent] = seen
+        assert sent.idempotency_key is not None  # always sent (see test_safe_creates)
+        assert Seen("POST", "/webhooks", expected, sent.idempotency_key) == sent
 
     async def test_webhook_events_must_not_be_one_string(
         self, seen_client: tuple[VisionoClient, list[Seen]]
@@ -180,13 +188,21 @@ class TestCreateManyBodies:
     """``create_many`` sends ``{"requests": [...]}`` batches with per-batch keys."""
 
     async def test_batches_and_keys(self, seen_client: tuple[VisionoClient, list[Seen]]) -> None:
-        """23 specs: batches of 10, 10 and 3, keyed ``prefix-0`` to ``prefix-2``."""
+        """23 specs: batches of 10, 10 and 3, keyed ``prefix-0`` to ``prefix-2``; each spec
+        carries the SDK's reference ``{key}-{index}`` in its metadata."""
         client, seen = seen_client
         specs = [{"instructions": str(n)} for n in range(23)]
         await client.photo_requests.create_many(specs, idempotency_key_prefix="job", concurrency=1)
+
+        def sent(key: str, batch: list[dict[str, str]]) -> Seen:
+            refs = [
+                {**spec, "metadata": {CLIENT_REF: f"{key}-{i}"}} for i, spec in enumerate(batch)
+            ]
+            return Seen("POST", "/photo-requests/batch", {"requests": refs}, key)
+
         expected = [
-            Seen("POST", "/photo-requests/batch", {"requests": specs[:10]}, "job-0"),
-            Seen("POST", "/photo-requests/batch", {"requests": specs[10:20]}, "job-1"),
-            Seen("POST", "/photo-requests/batch", {"requests": specs[20:]}, "job-2"),
+            sent("job-0", specs[:10]),
+            sent("job-1", specs[10:20]),
+            sent("job-2", specs[20:]),
         ]
         assert expected == seen

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from .account import Account as Account
 from .permanent_links import PermanentLinks as PermanentLinks
+from .photo_requests import CLIENT_REF as CLIENT_REF
 from .photo_requests import CreateManyError as CreateManyError
 from .photo_requests import PhotoRequests as PhotoRequests
 from .smart_links import SmartLinks as SmartLinks
 from .webhook_endpoints import WebhookEndpoints as WebhookEndpoints
 
 __all__ = [
+    "CLIENT_REF",
     "Account",
     "CreateManyError",
     "PermanentLinks",

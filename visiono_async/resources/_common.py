@@ -10,7 +10,7 @@ call it with the client's session.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
@@ -21,7 +21,7 @@ from .._pagination import AsyncPaginator, Page, parse_page
 from ..models import DownloadURLs, Submission
 
 if TYPE_CHECKING:
-    from .._session import Session
+    from .._session import Recover, Session
 
 __all__ = ["Collection", "UploadCollection", "request_all", "request_model"]
 
@@ -38,6 +38,7 @@ async def request_model(
     json: Any = None,
     timeout: float | None,
     idempotency_key: str | None = None,
+    recover: Recover | None = None,
 ) -> T:
     """Send one call and build ``model`` from the response's ``data``.
 
@@ -47,7 +48,7 @@ async def request_model(
         APIConnectionError: The call could not be completed.
     """
     response = await session.request(
-        method, path, json=json, timeout=timeout, idempotency_key=idempotency_key
+        method, path, json=json, timeout=timeout, idempotency_key=idempotency_key, recover=recover
     )
     return structure_response(response, model, method=method, path=path)
 
@@ -141,8 +142,10 @@ class Collection(Generic[M]):
         *,
         idempotency_key: str | None,
         timeout: float | None,
+        recover: Recover | None = None,
     ) -> M:
-        """``POST {path}`` with the ``fields`` that were given (not None), then ``extra`` as is."""
+        """``POST {path}`` with the ``fields`` that were given (not None), then ``extra`` as is;
+        ``recover`` finds what an ambiguous failure may have created (``Session.request``)."""
         body = {**{k: v for k, v in fields.items() if v is not None}, **extra}
         return await request_model(
             session,
@@ -152,7 +155,24 @@ class Collection(Generic[M]):
             json=body,
             timeout=timeout,
             idempotency_key=idempotency_key,
+            recover=recover,
         )
+
+    async def find(
+        self,
+        session: Session,
+        matches: Callable[[M], bool],
+        *,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None,
+    ) -> M | None:
+        """The first item of ``GET {path}`` (every page) that ``matches``, or None."""
+        async for item in AsyncPaginator(
+            session, self.path, self.model, params=params, timeout=timeout
+        ):
+            if matches(item):
+                return item
+        return None
 
     async def get(
         self,

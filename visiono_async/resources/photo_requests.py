@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import attrs
 
 from .._converter import invalid_response, structure
 from .._exceptions import VisionoError
@@ -16,9 +18,14 @@ from ..models import DownloadURLs, PhotoRequest, PhotoRequestStatus, Submission
 from ._common import UploadCollection, request_model_or_none
 
 if TYPE_CHECKING:
-    from .._session import Session
+    from .._session import APIResponse, Session
 
-__all__ = ["BATCH_SIZE", "CreateManyError", "PhotoRequests"]
+__all__ = ["BATCH_SIZE", "CLIENT_REF", "CreateManyError", "PhotoRequests"]
+
+CLIENT_REF = "visiono_client_ref"
+"""The ``metadata`` key under which ``create`` stores its reference (its idempotency key),
+so that after an ambiguous failure the request can be found instead of created twice."""
+_CLOCK_SKEW = timedelta(minutes=10)  # how far the API's clock may be behind ours
 
 BATCH_SIZE = 10
 """The most photo requests ``POST /photo-requests/batch`` accepts at once."""
@@ -155,9 +162,15 @@ class PhotoRequests:
             require_gps: Whether photos must carry GPS data.
             allow_submitter_notes: Whether the recipient may add a note.
             internal_notes: Notes for your team, never shown to the recipient.
-            metadata: Your own key/value data, returned on the request and in webhooks.
-            idempotency_key: Makes the call safe to retry: the API creates at most one
-                request per key.
+            metadata: Your own key/value data, returned on the request and in webhooks. The
+                SDK adds ``visiono_client_ref`` to it (see below).
+            idempotency_key: A key of your own for this create (default: a new random
+                one), sent as ``Idempotency-Key`` and stored as ``visiono_client_ref`` in
+                ``metadata``. After an ambiguous failure (a 5xx, a timeout or a reset once
+                the request was sent) the SDK looks for a request carrying that reference
+                before sending again, so a retried create never makes a second request (or
+                a second email) even if the API ignores ``Idempotency-Key``, which Visiono
+                does not document. Reusing a key across runs makes a rerun safe too.
             timeout: Seconds for the call; the client's default when None.
             **extra: Further body fields, sent as given (for API options newer than the SDK).
 
@@ -169,6 +182,8 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
+        ref = idempotency_key or f"vsdk_{uuid.uuid4().hex}"
+        sent_at = datetime.now(timezone.utc)
         fields = {
             "instructions": instructions,
             "items": [dict(item) for item in items] if items is not None else None,
@@ -178,10 +193,24 @@ class PhotoRequests:
             "require_gps": require_gps,
             "allow_submitter_notes": allow_submitter_notes,
             "internal_notes": internal_notes,
-            "metadata": dict(metadata) if metadata is not None else None,
+            "metadata": {**(metadata or {}), CLIENT_REF: ref},
         }
+
+        async def recover() -> APIResponse | None:
+            found = await _PHOTO_REQUESTS.find(
+                self._session,
+                lambda pr: pr.metadata.get(CLIENT_REF) == ref,
+                params={"created_after": sent_at - _CLOCK_SKEW},
+                timeout=timeout,
+            )
+            if found is None:
+                return None
+            return await self._session.request(
+                "GET", _PHOTO_REQUESTS.item_path(found.id), timeout=timeout
+            )
+
         return await _PHOTO_REQUESTS.create(
-            self._session, fields, extra, idempotency_key=idempotency_key, timeout=timeout
+            self._session, fields, extra, idempotency_key=ref, timeout=timeout, recover=recover
         )
 
     async def create_many(
@@ -256,12 +285,43 @@ class PhotoRequests:
         timeout: float | None,
     ) -> builtins.list[PhotoRequest]:
         path = f"{_PHOTO_REQUESTS.path}/batch"
+        key = idempotency_key or f"vsdk_{uuid.uuid4().hex}"
+        refs = [f"{key}-{index}" for index in range(len(batch))]
+        sent = [
+            {**spec, "metadata": {**(spec.get("metadata") or {}), CLIENT_REF: ref}}
+            for spec, ref in zip(batch, refs, strict=True)
+        ]
+        sent_at = datetime.now(timezone.utc)
+
+        async def recover() -> APIResponse | None:
+            # The batch is created or rejected as a whole: all its references, or none.
+            found: dict[str, str] = {}
+            async for pr in self.list(created_after=sent_at - _CLOCK_SKEW, timeout=timeout):
+                ref = pr.metadata.get(CLIENT_REF)
+                if ref in refs:
+                    found[ref] = pr.id
+            if not found:
+                return None
+            if len(found) < len(refs):
+                raise VisionoError(
+                    f"{len(found)} of the {len(refs)} photo requests of a failed batch exist; "
+                    "not resending it (their ids: " + ", ".join(sorted(found.values())) + ")"
+                )
+            items = []
+            for ref in refs:
+                one = await self._session.request(
+                    "GET", _PHOTO_REQUESTS.item_path(found[ref]), timeout=timeout
+                )
+                items.append(one.data)
+            return attrs.evolve(one, data=items, body={"data": items})
+
         response = await self._session.request(
             "POST",
             path,
-            json={"requests": batch},
+            json={"requests": sent},
             timeout=timeout,
-            idempotency_key=idempotency_key,
+            idempotency_key=key,
+            recover=recover,
         )
         data = response.data
         if not isinstance(data, list) or len(data) != len(batch):

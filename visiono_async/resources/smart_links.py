@@ -11,7 +11,7 @@ from ..models import DownloadURLs, SmartLink, Submission
 from ._common import UploadCollection, request_model_or_none, string_list
 
 if TYPE_CHECKING:
-    from .._session import Session
+    from .._session import APIResponse, Session
 
 __all__ = ["SmartLinks"]
 
@@ -130,8 +130,25 @@ class SmartLinks:
             "require_gps": require_gps,
             "tags": string_list(tags, name="tags"),
         }
+
+        async def recover() -> APIResponse | None:
+            # A custom slug is unique: a link with it, after a failed create, is this one.
+            found = await _SMART_LINKS.find(
+                self._session, lambda sl: sl.custom_slug == custom_slug, timeout=timeout
+            )
+            if found is None:
+                return None
+            return await self._session.request(
+                "GET", _SMART_LINKS.item_path(found.id), timeout=timeout
+            )
+
         return await _SMART_LINKS.create(
-            self._session, fields, extra, idempotency_key=idempotency_key, timeout=timeout
+            self._session,
+            fields,
+            extra,
+            idempotency_key=idempotency_key,
+            timeout=timeout,
+            recover=recover if custom_slug is not None else None,
         )
 
     async def get(self, smart_link_id: str, *, timeout: float | None = None) -> SmartLink:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._converter import invalid_response, structure_response
@@ -12,10 +14,11 @@ from ..models import WebhookEndpoint, WebhookEventInfo, WebhookTestResult
 from ._common import Collection, request_model, string_list
 
 if TYPE_CHECKING:
-    from .._session import Session
+    from .._session import APIResponse, Session
 
 __all__ = ["WebhookEndpoints"]
 
+_CLOCK_SKEW = timedelta(minutes=10)  # how far the API's clock may be behind ours
 _WEBHOOKS = Collection("/webhooks", WebhookEndpoint, id_name="webhook_id")
 
 
@@ -79,8 +82,13 @@ class WebhookEndpoints:
             events: The event names to receive (``"photo_request.submitted"``, ...); see
                 :meth:`events`.
             description: Your description.
-            idempotency_key: Makes the call safe to retry: the API creates at most one
-                endpoint per key.
+            idempotency_key: Sent as ``Idempotency-Key`` (default: a new random one).
+                Visiono does not document the header, so after an ambiguous failure (a 5xx,
+                a timeout or a reset once the request was sent) the SDK also looks for an
+                endpoint made by the failed call (same URL, events and description, created
+                since): its secret is not shown again, so it is deleted and the endpoint
+                created once more. Either way exactly one endpoint is left, with the secret
+                returned here.
             timeout: Seconds for the call; the client's default when None.
             **extra: Further body fields, sent as given (for API options newer than the SDK).
 
@@ -97,8 +105,39 @@ class WebhookEndpoints:
             "events": string_list(events, name="events"),
             "description": description,
         }
+        wanted = sorted(fields["events"] or [])
+        sent_at = datetime.now(timezone.utc)
+
+        def made_by_this_call(endpoint: WebhookEndpoint) -> bool:
+            return (
+                endpoint.url == url
+                and sorted(endpoint.events) == wanted
+                and endpoint.description == description
+                and (endpoint.created_at is None or endpoint.created_at >= sent_at - _CLOCK_SKEW)
+            )
+
+        async def recover() -> APIResponse | None:
+            orphan = await _WEBHOOKS.find(self._session, made_by_this_call, timeout=timeout)
+            if orphan is None:
+                return None  # nothing was made: the create is sent again as it was
+            await _WEBHOOKS.delete(self._session, orphan.id, timeout=timeout)
+            body = {**{k: v for k, v in fields.items() if v is not None}, **extra}
+            return await self._session.request(
+                "POST",
+                _WEBHOOKS.path,
+                json=body,
+                timeout=timeout,
+                idempotency_key=f"vsdk_{uuid.uuid4().hex}",  # not the key of the orphan
+                recover=recover,
+            )
+
         return await _WEBHOOKS.create(
-            self._session, fields, extra, idempotency_key=idempotency_key, timeout=timeout
+            self._session,
+            fields,
+            extra,
+            idempotency_key=idempotency_key or f"vsdk_{uuid.uuid4().hex}",
+            timeout=timeout,
+            recover=recover,
         )
 
     async def get(self, webhook_id: str, *, timeout: float | None = None) -> WebhookEndpoint:

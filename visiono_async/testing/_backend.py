@@ -34,6 +34,7 @@ class Backend:
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",
         pagination: Pagination = "meta",
+        honor_idempotency_keys: bool = True,
     ) -> None:
         if url_ttl <= 0:
             raise ValueError(f"url_ttl must be positive, got {url_ttl}")
@@ -56,6 +57,7 @@ class Backend:
         self.allow_http_webhooks = allow_http_webhooks
         self.delete_answer: DeleteAnswer = delete_answer
         self.pagination: Pagination = pagination
+        self.honor_idempotency_keys = honor_idempotency_keys
         self.tenant_id = new_id("tn")
         self.webhooks = WebhookDispatcher(
             self.store, self.clock, self.tenant_id, webhook_time_factor

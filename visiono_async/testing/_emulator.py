@@ -59,6 +59,10 @@ class VisionoEmulator:
             (``pagination: {page, pages}``) and ``"has_more_unpaged"`` (says more follow but
             ignores ``?page=``: no client can page through it). Settable later as
             :attr:`pagination`.
+        honor_idempotency_keys: Replay the first answer to an ``Idempotency-Key`` for 24 h
+            (the default, the emulator's choice). Visiono does not document the header:
+            ``False`` ignores it, as the real API may, so that code can be tested for
+            creates that are safe without it. Settable later.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class VisionoEmulator:
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",
         pagination: Pagination = "meta",
+        honor_idempotency_keys: bool = True,
     ) -> None:
         self._host = host
         self._port = port
@@ -88,6 +93,7 @@ class VisionoEmulator:
             clock=clock,
             delete_answer=delete_answer,
             pagination=pagination,
+            honor_idempotency_keys=honor_idempotency_keys,
         )
         self._runner: web.AppRunner | None = None
 
@@ -222,6 +228,15 @@ class VisionoEmulator:
         if answer not in ("object", "empty", "no_content"):
             raise ValueError(f"delete_answer must be object, empty or no_content, got {answer!r}")
         self._backend.delete_answer = answer
+
+    @property
+    def honor_idempotency_keys(self) -> bool:
+        """Whether ``Idempotency-Key`` replays the first answer (see the argument)."""
+        return self._backend.honor_idempotency_keys
+
+    @honor_idempotency_keys.setter
+    def honor_idempotency_keys(self, honor: bool) -> None:
+        self._backend.honor_idempotency_keys = bool(honor)
 
     @property
     def pagination(self) -> Pagination:

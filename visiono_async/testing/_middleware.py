@@ -183,7 +183,12 @@ async def _api(
                 )
         backend.store.expire_due()
         idempotency_key = request.headers.get("Idempotency-Key")
-        if request.method == "POST" and idempotency_key and ctx.key_id is not None:
+        if (
+            request.method == "POST"
+            and idempotency_key
+            and ctx.key_id is not None
+            and backend.honor_idempotency_keys
+        ):
             response = await _idempotent(request, handler, backend, ctx, sub_path, idempotency_key)
         else:
             response = await _call(request, handler, ctx)
