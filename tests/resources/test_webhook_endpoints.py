@@ -131,9 +131,9 @@ class TestEvents:
     """``events`` lists what an endpoint can subscribe to."""
 
     async def test_documented_events(self, client: VisionoClient) -> None:
-        """The five documented events, each with a description."""
+        """The five documented events and Workflow Mode's, each with a description."""
         events = await client.webhooks.events()
-        assert (DOCUMENTED_EVENTS, True, {WebhookEventInfo}) == (
+        assert ([*DOCUMENTED_EVENTS, "submission.created"], True, {WebhookEventInfo}) == (
             [e.name for e in events],
             all(e.description for e in events),
             {type(e) for e in events},

@@ -17,6 +17,7 @@ EVENTS = [
     "photo_submission.created",
     "photo_request.submitted",
     "photo_request.expired",
+    "submission.created",
 ]
 
 
@@ -107,8 +108,8 @@ class TestManage:
         assert reply.data == {"id": endpoint["id"], "deleted": True}
         assert (await api.get(f"/webhooks/{endpoint['id']}")).status == 404
 
-    async def test_events_lists_the_five_documented_events(self, api: Api) -> None:
-        """Each event has a name and a description."""
+    async def test_events_lists_the_documented_events(self, api: Api) -> None:
+        """The five documented events and Workflow Mode's, each with a description."""
         reply = await api.get("/webhooks/events")
 
         assert [e["name"] for e in reply.data] == EVENTS

@@ -6,17 +6,23 @@ import hashlib
 import hmac
 import time
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
+import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.testing.helpers import Receiver
+from visiono_async.testing import sample_jpeg
 from visiono_async.webhooks import (
     InvalidPayloadError,
     InvalidSignatureError,
+    SubmissionCreated,
     WorkflowLink,
     WorkflowRedirect,
+    construct_event,
     verify_workflow_link,
     verify_workflow_redirect,
     workflow_link,
@@ -140,13 +146,14 @@ class TestVerifyWorkflowRedirect:
         with pytest.raises(InvalidSignatureError, match="does not match"):
             verify_workflow_redirect(redirect_params(), "wfsec_other")
 
-    def test_a_stale_redirect_is_rejected(self) -> None:
-        """A signature older than max_age (an hour by default) is stale."""
+    def test_the_redirect_has_no_age_limit_unless_asked(self) -> None:
+        """Visiono documents no age rule for the redirect back: by default an old one with
+        a good signature is accepted; ``max_age`` adds a limit of your own."""
         params = redirect_params(ts=int(time.time()) - 3700)
+        assert "pls_1" == verify_workflow_redirect(params, SECRET).submission_id
         with pytest.raises(InvalidSignatureError, match="stale"):
-            verify_workflow_redirect(params, SECRET)
+            verify_workflow_redirect(params, SECRET, max_age=3600)
         assert "pls_1" == verify_workflow_redirect(params, SECRET, max_age=7200).submission_id
-        assert "pls_1" == verify_workflow_redirect(params, SECRET, max_age=None).submission_id
 
     @pytest.mark.parametrize("sig", [None, ""], ids=["absent", "empty"])
     def test_a_missing_signature_is_rejected(self, sig: str | None) -> None:
@@ -197,3 +204,87 @@ class TestVerifyWorkflowRedirect:
             verify_workflow_redirect(params, SECRET)
         assert SECRET not in str(info.value)
         assert expected not in str(info.value)
+
+
+class TestOnTheEmulator:
+    """The whole flow on the emulator: signed entry link, upload, signed redirect back and
+    the documented ``submission.created`` webhook, checked with the SDK's helpers."""
+
+    async def test_link_upload_redirect_and_webhook(self, client: Any, emulator: Any) -> None:
+        """A valid link opens; the upload redirects back signed; the webhook parses."""
+        sl = await client.smart_links.create(instructions="Damage", custom_slug="damage-report")
+        secret = emulator.enable_workflow_mode(sl.id, redirect_url="https://crm.example.com/back")
+        async with Receiver() as receiver, aiohttp.ClientSession() as http:
+            endpoint = await client.webhooks.create(url=receiver.url, events=["submission.created"])
+            link = workflow_link(
+                "damage-report", "ABC123", "zendesk", "ticket-456", secret, base=emulator.root_url
+            )
+            async with http.get(link) as opened:
+                assert 200 == opened.status
+            photo = sample_jpeg(3_000, seed=4)
+            async with http.post(link, data=photo, allow_redirects=False) as sent:
+                assert 303 == sent.status
+                location = sent.headers["Location"]
+            await emulator.wait_for_deliveries(1)
+
+        assert location.startswith("https://crm.example.com/back?")
+        back = verify_workflow_redirect(location, secret)
+        assert ("ABC123", "ticket-456", 1) == (back.unique_value, back.reference, back.photo_count)
+        headers, body = receiver.received[0]
+        event = construct_event(body, headers, endpoint.secret)
+        assert isinstance(event, SubmissionCreated)
+        assert event.permanent_link_submission is not None
+        assert (back.submission_id, "ABC123", "zendesk", "ticket-456") == (
+            event.permanent_link_submission.id,
+            event.permanent_link_submission.unique_field_value,
+            event.permanent_link_submission.external_source,
+            event.permanent_link_submission.external_reference,
+        )
+        assert (sl.id, None) == (event.smart_link_id, event.timestamp)
+        [uploaded] = await client.smart_links.submissions(sl.id)
+        assert back.submission_id == uploaded.id
+
+    @pytest.mark.parametrize(
+        ("change", "code"),
+        [
+            pytest.param(lambda q: q.pop("uv"), "missing_parameters", id="missing"),
+            pytest.param(lambda q: q.update(sig="0" * 64), "invalid_signature", id="forged"),
+            pytest.param(None, "expired", id="expired"),
+        ],
+    )
+    async def test_a_bad_link_is_an_error_page(
+        self, client: Any, emulator: Any, change: Any, code: str
+    ) -> None:
+        """Missing parameters, a wrong signature, a link over an hour old: 400 each, and
+        nothing is uploaded through it."""
+        sl = await client.smart_links.create(instructions="Damage", custom_slug="dmg")
+        secret = emulator.enable_workflow_mode(sl.id, redirect_url="https://crm.example.com/")
+        signed_at = time.time() - (7200 if change is None else 0)
+        link = workflow_link(
+            "dmg", "ABC", "crm", "r1", secret, timestamp=signed_at, base=emulator.root_url
+        )
+        parts = urlsplit(link)
+        query = dict(parse_qsl(parts.query))
+        if change is not None:
+            change(query)
+        broken = urlunsplit(parts._replace(query=urlencode(query)))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(broken) as opened:
+                status, answer = opened.status, await opened.json()
+            async with http.post(broken, data=b"\xff\xd8\xff", allow_redirects=False) as sent:
+                posted = sent.status
+        assert (400, code, 400) == (status, answer["error"]["code"], posted)
+        assert [] == await client.smart_links.submissions(sl.id)
+
+    async def test_a_link_not_in_workflow_mode_is_the_plain_page(
+        self, client: Any, emulator: Any
+    ) -> None:
+        """Without Workflow Mode the parameters mean nothing: the ordinary page, and no
+        upload through a signed entry."""
+        await client.smart_links.create(instructions="Plain", custom_slug="plain")
+        link = workflow_link("plain", "A", "b", "c", "some-secret", base=emulator.root_url)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link) as opened:
+                assert (200, "text/html") == (opened.status, opened.content_type)
+            async with http.post(link, data=b"\xff\xd8\xff", allow_redirects=False) as sent:
+                assert 404 == sent.status

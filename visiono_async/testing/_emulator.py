@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, get_args
@@ -368,6 +369,37 @@ class VisionoEmulator:
             file_name=file_name,
         )
         return self._backend.serializer.submission(sub)
+
+    def enable_workflow_mode(
+        self, smart_link_id: str, *, redirect_url: str, secret: str | None = None
+    ) -> str:
+        """Switch a smart link to Workflow Mode (the emulator's own control: Visiono's API
+        documents no field for it).
+
+        Then ``GET /s/{slug}?uv&src&ref&ts&sig`` on :attr:`root_url` checks a signed entry
+        link (400 for missing parameters, an invalid signature or a link older than an
+        hour; 404 for a link not in Workflow Mode), and ``POST /s/{slug}?...`` with a photo
+        as the body uploads through it: the submission is stored, ``submission.created``
+        is delivered in the documented shape, and the answer is a 303 to ``redirect_url``
+        with the signed ``sub, uv, ref, cnt, ts, sig``.
+
+        Args:
+            smart_link_id: The link's id, code or slug.
+            redirect_url: Where the recipient is sent back.
+            secret: The workflow secret; a new random one when ``None``.
+
+        Returns:
+            The workflow secret.
+
+        Raises:
+            ValueError: No such smart link.
+        """
+        sl = self._backend.store.find_smart_link(smart_link_id)
+        if sl is None:
+            raise ValueError(f"no smart link with id, code or slug {smart_link_id!r}")
+        sl.workflow_secret = secret or "wfs_" + secrets.token_hex(16)
+        sl.workflow_redirect_url = redirect_url
+        return sl.workflow_secret
 
     async def simulate_smart_link_submission(
         self,

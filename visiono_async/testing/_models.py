@@ -45,6 +45,7 @@ EVENTS: dict[str, str] = {
     "photo_submission.created": "A single photo was uploaded.",
     "photo_request.submitted": "Every required photo of the request was uploaded.",
     "photo_request.expired": "The photo request expired without being completed.",
+    "submission.created": "A submission arrived through a smart link in Workflow Mode.",
 }
 
 
@@ -149,6 +150,9 @@ class SmartLink:
     is_active: bool = True
     archived_at: float | None = None
     submissions: list[Submission] = attrs.field(factory=list)
+    workflow_secret: str | None = None
+    """Set by ``VisionoEmulator.enable_workflow_mode`` (the emulator's own control)."""
+    workflow_redirect_url: str | None = None
 
     @property
     def slug(self) -> str:

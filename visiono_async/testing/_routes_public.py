@@ -7,6 +7,7 @@ import html
 from aiohttp import web
 
 from ._jpeg import tiny_png
+from ._routes_workflow import add_workflow_routes, workflow_entry
 from ._routing import backend
 
 __all__ = ["add_public_routes"]
@@ -40,10 +41,13 @@ async def request_page(request: web.Request) -> web.StreamResponse:
 
 
 async def smart_link_page(request: web.Request) -> web.StreamResponse:
-    """``/s/{slug}``: a smart link's upload page."""
+    """``/s/{slug}``: a smart link's upload page; in Workflow Mode, only through a valid
+    signed entry link (see ``_routes_workflow``)."""
     sl = backend(request).store.find_smart_link(request.match_info["slug"])
     if sl is None:
         raise web.HTTPNotFound()
+    if sl.workflow_secret is not None:
+        return await workflow_entry(request, sl)
     return _page("Visiono smart link", sl.instructions)
 
 
@@ -57,4 +61,5 @@ def add_public_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/qr/{code}.png", qr_image)
     router.add_get("/r/{code}", request_page)
     router.add_get("/s/{slug}", smart_link_page)
+    add_workflow_routes(router)
     router.add_get("/code", code_entry_page)

@@ -121,6 +121,10 @@ class Store:
     # -- events -----------------------------------------------------------------------------
 
     def _emit(self, event: str, **data: dict[str, Any]) -> None:
+        self.event_sink_emit(event, data)
+
+    def event_sink_emit(self, event: str, data: dict[str, Any]) -> None:
+        """Hand ``event`` with ``data`` to the webhook deliveries (if any are running)."""
         if self.event_sink is not None:
             self.event_sink(event, data)
 

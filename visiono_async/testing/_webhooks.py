@@ -185,7 +185,13 @@ class WebhookDispatcher:
         # ahead must not make every later delivery look like a replay. (Visiono does not
         # say whether the timestamp is the event's time or the delivery's: the emulator's
         # choice is the event's, the same for every retry of one body.)
-        payload = {"event": event, "timestamp": isoformat(time.time()), "data": data}
+        payload: dict[str, Any] = {
+            "event": event,
+            "timestamp": isoformat(time.time()),
+            "data": data,
+        }
+        if event == "submission.created":
+            del payload["timestamp"]  # Workflow Mode's webhook, as documented, has none
         body = json.dumps(payload, separators=(",", ":")).encode()
         delivery_id = "dlv_" + uuid.uuid4().hex
         headers = {

@@ -150,6 +150,7 @@ def _verify(
     secret: str | bytes,
     names: tuple[str, ...],
     max_age: float | None,
+    now: float | None = None,
 ) -> dict[str, str]:
     """The named fields after checking ``sig`` over them and the age of ``ts``."""
     if not secret:
@@ -170,7 +171,8 @@ def _verify(
         raise InvalidSignatureError("the Workflow Mode signature does not match")
     if not fields["ts"].isdigit():
         raise InvalidPayloadError("Workflow Mode parameter 'ts' is not unix seconds")
-    if max_age is not None and abs(time.time() - int(fields["ts"])) > max_age:
+    current = time.time() if now is None else now
+    if max_age is not None and abs(current - int(fields["ts"])) > max_age:
         raise InvalidSignatureError(
             f"the Workflow Mode signature is stale (older than {max_age:g} seconds)"
         )
@@ -180,7 +182,7 @@ def _verify(
 def verify_workflow_redirect(
     params: Mapping[str, str] | str,
     secret: str | bytes,
-    max_age: float | None = DEFAULT_MAX_AGE,
+    max_age: float | None = None,
 ) -> WorkflowRedirect:
     """Verify the signed redirect Visiono sends back after a Workflow Mode submission.
 
@@ -188,8 +190,9 @@ def verify_workflow_redirect(
         params: The query parameters (any mapping, e.g. ``request.query_params``), or the
             redirect URL or its query string.
         secret: The workflow secret.
-        max_age: Seconds a signature stays valid (either side of now); ``None`` disables
-            the check.
+        max_age: Seconds a signature stays valid (either side of now). ``None`` (the
+            default) checks the signature alone: Visiono documents no age limit for the
+            redirect back (only for the link into Visiono). Pass one to add your own.
 
     Returns:
         The submission id, unique value, reference, photo count and signing time.
@@ -215,13 +218,16 @@ def verify_workflow_link(
     params: Mapping[str, str] | str,
     secret: str | bytes,
     max_age: float | None = DEFAULT_MAX_AGE,
+    *,
+    now: float | None = None,
 ) -> WorkflowLink:
     """Verify a Workflow Mode link's signature, as Visiono does when the link is opened.
 
     Useful in tests and in emulators; the arguments and errors are those of
-    :func:`verify_workflow_redirect`.
+    :func:`verify_workflow_redirect`, except that the documented one-hour expiry applies
+    by default, measured at ``now`` (unix seconds; the real clock when ``None``).
     """
-    fields = _verify(params, secret, ("uv", "src", "ref", "ts"), max_age)
+    fields = _verify(params, secret, ("uv", "src", "ref", "ts"), max_age, now)
     return WorkflowLink(
         unique_value=fields["uv"],
         source=fields["src"],
