@@ -135,8 +135,37 @@ class TestTLSBodyPipe:
         storage = await tls_storage({"/p.jpg": BIG2}, Act("stall", after=len(BIG2)))
         with anyio.fail_after(10):
             async with https.get(f"{storage.url}/p.jpg") as resp:
-                await anyio.sleep(0.05)  # the whole body is in the session by now, held
                 assert BIG2 == await body_of(resp)
+
+    async def test_records_already_here_come_in_one_read(
+        self, tls_storage: Any, https: LeanTransport
+    ) -> None:
+        """One ``readinto`` decrypts every record already received, not just one (16 KiB)."""
+        storage = await tls_storage({"/p.jpg": BIG2}, Act("stall", after=len(BIG2)))
+        with anyio.fail_after(10):
+            async with https.get(f"{storage.url}/p.jpg") as resp:
+                pipe = await resp.handoff(0)
+                assert isinstance(pipe, TLSBodyPipe)
+                view = memoryview(bytearray(len(BIG2)))
+                sizes = []
+                while pipe.remaining:
+                    got = await anyio.to_thread.run_sync(pipe.readinto, view, 0.005)
+                    sizes.append(got)
+                    if not got:
+                        await pipe.readable()
+                assert max(sizes) > 16 * 1024
+
+    async def test_a_held_body_already_received_is_delivered(
+        self, tls_storage: Any, ca: trustme.CA
+    ) -> None:
+        """The whole answer came in one read and was held after its head: resuming delivers
+        the records waiting in the session, with no more bytes coming from the socket."""
+        storage = await tls_storage({"/p.jpg": SMALL}, Act("stall", after=len(SMALL)))
+        context = trusting(ca)
+        async with LeanTransport(ssl=context, handoff_min=64 * 1024, read_timeout=3) as http:
+            with anyio.fail_after(10):
+                async with http.get(f"{storage.url}/p.jpg") as resp:
+                    assert SMALL == await body_of(resp)
 
     async def test_bytes_past_the_body_drop_the_connection(
         self, tls_storage: Any, https: LeanTransport

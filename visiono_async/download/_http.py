@@ -657,39 +657,49 @@ class TLSBodyPipe(BodyPipe):
         """
         want = min(len(view), self.remaining)
         waited = False
-        sslobj, cipher = self._sslobj, self._cipher
-        while want > 0:
+        sslobj, cipher, incoming = self._sslobj, self._cipher, self._incoming
+        # One SSL_read yields one record (16 KiB at most): records already here are
+        # decrypted back to back into the view, so the caller writes fewer, larger blocks.
+        filled = 0
+        while filled < want:
             if self.aborted:
                 raise StorageBodyCut("the transfer was stopped")
             try:
-                got: int = sslobj.read(want, view)  # type: ignore[assignment] # with a buffer: a count
+                got: int = sslobj.read(want - filled, view[filled:])  # type: ignore[assignment] # with a buffer: a count
             except ssl_module.SSLWantReadError:
                 got = -1  # the next record is not all here yet
             except ssl_module.SSLError as exc:
+                self.remaining -= filled
                 raise StorageBodyCut(f"the TLS session failed mid-body: {exc}") from exc
             if got > 0:
-                self.remaining -= got
-                return got
+                filled += got
+                continue
             if got == 0:  # close_notify (CPython returns 0 for it, not SSLZeroReturnError)
+                self.remaining -= filled
                 raise StorageBodyCut(
                     f"storage ended the TLS session {self.remaining} bytes before the end"
                 )
             try:
                 size = self._sock.recv_into(cipher)
             except BlockingIOError:
-                if waited or wait <= 0:
-                    return 0
+                if filled or waited or wait <= 0:
+                    break
                 waited = True
                 self._poll.poll(wait * 1000)
                 continue
             except OSError as exc:
+                if filled:
+                    break  # the bytes decrypted first; the failure shows on the next call
                 raise StorageBodyCut(f"connection failed mid-body: {exc}") from exc
             if size == 0:
+                if filled:
+                    break
                 if self.aborted:
                     raise StorageBodyCut("the transfer was stopped")
                 raise StorageBodyCut(f"connection closed {self.remaining} bytes before the end")
-            self._incoming.write(memoryview(cipher)[:size])
-        return 0
+            incoming.write(memoryview(cipher)[:size])
+        self.remaining -= filled
+        return filled
 
     def clean_end(self) -> bool:
         """Whether the session and the socket hold nothing past the body.
