@@ -18,10 +18,13 @@ wait for the caller, so memory per transfer stays bounded whatever the file size
 an HTTP proxy when ``proxy`` says so: a ``CONNECT`` tunnel for https, absolute-form
 requests for http (:mod:`._via_proxy`).
 
-Large bodies can skip the event loop: with ``handoff_min`` set, a plain-HTTP body of
-known length is held at its first byte and handed to a worker thread as a
-:class:`BodyPipe`, which reads it straight from the socket into a reused buffer (see there
-for why and how the connection stays usable).
+Large bodies can skip the event loop: with ``handoff_min`` set, a body of known length
+is held at its first byte and handed to a worker thread as a :class:`BodyPipe`, which
+reads it straight from the socket into a reused buffer (see there for why and how the
+connection stays usable). Direct https connections run their TLS in :class:`TLSLayer`
+(``_tls.py``) rather than asyncio's, so that the thread can continue the same session
+(:class:`TLSBodyPipe`); through a proxy's ``CONNECT`` tunnel TLS stays asyncio's and
+bodies are read in the loop.
 
 Errors are few and typed: :class:`StorageConnectionError` (no answer: refused, reset,
 unparseable), :class:`StorageProxyError` (the proxy is unreachable or refused),
@@ -791,7 +794,8 @@ class _Response:
         """The rest of the body as a :class:`BodyPipe`, or ``None`` to use :meth:`read`.
 
         Only a body the connection held back for this (``handoff_min`` of the client: a
-        plain-HTTP body of known length, not encoded) is handed off. When fewer than
+        body of known length, not encoded, over plain HTTP or TLS of our own) is handed
+        off. When fewer than
         ``min_first`` of its bytes came with the head, reading resumes until they are
         here (the read timeout applies), then the body is held again and handed off.
         """
@@ -908,8 +912,8 @@ class LeanTransport:
         max_redirects: Redirects followed per request.
         ssl: The TLS context for ``https`` URLs (default: the system's trust store).
         handoff_min: Bodies of at least this many bytes may be handed to a worker thread
-            (:meth:`_Response.handoff`, for plain-HTTP bodies of known length); ``None``:
-            never.
+            (:meth:`_Response.handoff`, for bodies of known length, over plain HTTP or a
+            direct https connection); ``None``: never.
         max_decoded: The most bytes a gzip or deflate body may decode to
             (:class:`DecodedTooLarge` past it). Identity is always asked for.
         allow_insecure_redirects: Follow a redirect from ``https`` to plain ``http``
