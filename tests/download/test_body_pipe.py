@@ -46,6 +46,7 @@ from visiono_async.download._http import (
     StorageBodyCut,
     StorageHTTP,
     StorageResponse,
+    TLSBodyPipe,
     _Response,
 )
 from visiono_async.testing import sample_jpeg
@@ -640,14 +641,17 @@ class TestTLS:
         finally:
             await runner.cleanup()
 
-    async def test_a_tls_body_is_never_handed_off(self, ca: trustme.CA, https_origin: str) -> None:
-        """Over TLS the socket holds ciphertext: no pipe, the loop reads and decrypts."""
+    async def test_a_tls_body_is_piped_in_its_session(
+        self, ca: trustme.CA, https_origin: str
+    ) -> None:
+        """Over TLS the thread continues the connection's session; the connection is reused."""
         client_ctx = trusting(ca)
         async with StorageHTTP(ssl=client_ctx, handoff_min=HANDOFF) as http:
             for _ in range(2):
                 async with http.get(f"{https_origin}/big") as resp:
-                    assert await resp.handoff(0) is None
-                    assert BIG == await body_of(resp)
+                    pipe = await resp.handoff(0)
+                    assert isinstance(pipe, TLSBodyPipe)
+                    assert BIG == await read_pipe(pipe)
             assert 1 == http.connections_made
 
 

@@ -18,10 +18,13 @@ wait for the caller, so memory per transfer stays bounded whatever the file size
 an HTTP proxy when ``proxy`` says so: a ``CONNECT`` tunnel for https, absolute-form
 requests for http (:mod:`._via_proxy`).
 
-Large bodies can skip the event loop: with ``handoff_min`` set, a plain-HTTP body of
-known length is held at its first byte and handed to a worker thread as a
-:class:`BodyPipe`, which reads it straight from the socket into a reused buffer (see there
-for why and how the connection stays usable).
+Large bodies can skip the event loop: with ``handoff_min`` set, a body of known length
+is held at its first byte and handed to a worker thread as a :class:`BodyPipe`, which
+reads it straight from the socket into a reused buffer (see there for why and how the
+connection stays usable). Direct https connections run their TLS in :class:`TLSLayer`
+(``_tls.py``) rather than asyncio's, so that the thread can continue the same session
+(:class:`TLSBodyPipe`); through a proxy's ``CONNECT`` tunnel TLS stays asyncio's and
+bodies are read in the loop.
 
 Errors are few and typed: :class:`StorageConnectionError` (no answer: refused, reset,
 unparseable), :class:`StorageProxyError` (the proxy is unreachable or refused),
@@ -48,6 +51,7 @@ import httptools
 
 from .._proxy import DIRECT, ProxySettings, ProxyURL
 from .._version import __version__
+from ._tls import TLSLayer
 from ._transport import (
     DEFAULT_MAX_DECODED,
     REDIRECT_STATUSES,
@@ -447,7 +451,10 @@ class _Connection(asyncio.Protocol):
             and int(length) >= threshold
             and "transfer-encoding" not in headers
             and (headers.get("content-encoding") or "identity").strip().lower() == "identity"
-            and self.transport.get_extra_info("sslcontext") is None
+            and (
+                self.transport.get_extra_info("sslcontext") is None
+                or isinstance(self.transport, TLSLayer)  # TLS we own, a thread can continue
+            )
             and self.transport.get_extra_info("socket") is not None
         )
 
@@ -610,6 +617,120 @@ class BodyPipe:
         self._sock.close()
 
 
+_CIPHER_READ = 256 * 1024
+"""Ciphertext taken from the socket at a time by a :class:`TLSBodyPipe`."""
+
+
+class TLSBodyPipe(BodyPipe):
+    """A :class:`BodyPipe` for a body inside a TLS session the lean client owns.
+
+    The worker thread continues the connection's session (:class:`TLSLayer`): ciphertext
+    from the duplicate socket goes into the session's incoming BIO and ``SSLObject.read``
+    decrypts it straight into the caller's buffer, with the GIL released. It never asks
+    for more *plaintext* than the body has left; TLS records may still carry bytes past
+    the body, and those stay in the session (or its BIO) where the event loop finds them
+    when the connection is handed back: :meth:`clean_end` tells whether there are any.
+    While the pipe is open the event loop leaves the session alone (``layer.lent``).
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        layer: TLSLayer,
+        first: list[bytes],
+        remaining: int,
+        read_timeout: float,
+    ) -> None:
+        super().__init__(fd, first, remaining, read_timeout)
+        self._layer = layer
+        self._sslobj = layer.sslobj
+        self._incoming = layer.incoming
+        self._cipher = bytearray(_CIPHER_READ)
+        layer.lent = True
+
+    def readinto(self, view: memoryview, wait: float = 0.0) -> int:
+        """Blocking, in a worker thread: decrypt up to ``len(view)`` body bytes into ``view``.
+
+        Waits up to ``wait`` seconds for bytes to arrive, and returns 0 when none did (or
+        when the body is complete).
+
+        Raises:
+            StorageBodyCut: The connection closed, reset or broke the TLS session before
+                the body's end, or the pipe was aborted.
+        """
+        want = min(len(view), self.remaining)
+        waited = False
+        sslobj, cipher, incoming = self._sslobj, self._cipher, self._incoming
+        # One SSL_read yields one record (16 KiB at most): records already here are
+        # decrypted back to back into the view, so the caller writes fewer, larger blocks.
+        filled = 0
+        while filled < want:
+            if self.aborted:
+                raise StorageBodyCut("the transfer was stopped")
+            try:
+                got: int = sslobj.read(want - filled, view[filled:])  # type: ignore[assignment] # with a buffer: a count
+            except ssl_module.SSLWantReadError:
+                got = -1  # the next record is not all here yet
+            except ssl_module.SSLError as exc:
+                self.remaining -= filled
+                raise StorageBodyCut(f"the TLS session failed mid-body: {exc}") from exc
+            if got > 0:
+                filled += got
+                continue
+            if got == 0:  # close_notify (CPython returns 0 for it, not SSLZeroReturnError)
+                self.remaining -= filled
+                raise StorageBodyCut(
+                    f"storage ended the TLS session {self.remaining} bytes before the end"
+                )
+            try:
+                size = self._sock.recv_into(cipher)
+            except BlockingIOError:
+                if filled or waited or wait <= 0:
+                    break
+                waited = True
+                self._poll.poll(wait * 1000)
+                continue
+            except OSError as exc:
+                if filled:
+                    break  # the bytes decrypted first; the failure shows on the next call
+                raise StorageBodyCut(f"connection failed mid-body: {exc}") from exc
+            if size == 0:
+                if filled:
+                    break
+                if self.aborted:
+                    raise StorageBodyCut("the transfer was stopped")
+                raise StorageBodyCut(f"connection closed {self.remaining} bytes before the end")
+            incoming.write(memoryview(cipher)[:size])
+        self.remaining -= filled
+        return filled
+
+    def clean_end(self) -> bool:
+        """Whether the session and the socket hold nothing past the body.
+
+        Plaintext already decrypted, a record waiting in the BIO that decrypts to
+        plaintext (or ends the session), or any byte on the socket: not reusable. Records
+        without application data (a session ticket) are consumed and do not count.
+        """
+        sslobj = self._sslobj
+        if sslobj.pending():
+            return False
+        if self._incoming.pending:
+            try:
+                extra = sslobj.read(1)  # b"" for close_notify, past the body all the same
+            except ssl_module.SSLWantReadError:
+                extra = None  # records without application data (a session ticket)
+            except ssl_module.SSLError:  # a broken record
+                return False
+            if extra is not None or sslobj.pending() or self._incoming.pending:
+                return False
+        return super().clean_end()
+
+    def close(self) -> None:
+        """Close the duplicate socket; the session is the event loop's again."""
+        self._layer.lent = False
+        super().close()
+
+
 def _set_none(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -673,7 +794,8 @@ class _Response:
         """The rest of the body as a :class:`BodyPipe`, or ``None`` to use :meth:`read`.
 
         Only a body the connection held back for this (``handoff_min`` of the client: a
-        plain-HTTP body of known length, not encoded) is handed off. When fewer than
+        body of known length, not encoded, over plain HTTP or TLS of our own) is handed
+        off. When fewer than
         ``min_first`` of its bytes came with the head, reading resumes until they are
         here (the read timeout applies), then the body is held again and handed off.
         """
@@ -698,8 +820,14 @@ class _Response:
         conn.chunks = []
         conn.buffered = 0
         raw = transport.get_extra_info("socket")
+        remaining = length - conn.body_bytes
         try:
-            pipe = BodyPipe(raw.fileno(), first, length - conn.body_bytes, conn.client.read_timeout)
+            if isinstance(transport, TLSLayer):
+                pipe: BodyPipe = TLSBodyPipe(
+                    raw.fileno(), transport, first, remaining, conn.client.read_timeout
+                )
+            else:
+                pipe = BodyPipe(raw.fileno(), first, remaining, conn.client.read_timeout)
         except OSError:  # no descriptor left for the duplicate (EMFILE): read it here
             conn.chunks = first + conn.chunks
             conn.buffered = sum(map(len, conn.chunks))
@@ -784,8 +912,8 @@ class LeanTransport:
         max_redirects: Redirects followed per request.
         ssl: The TLS context for ``https`` URLs (default: the system's trust store).
         handoff_min: Bodies of at least this many bytes may be handed to a worker thread
-            (:meth:`_Response.handoff`, for plain-HTTP bodies of known length); ``None``:
-            never.
+            (:meth:`_Response.handoff`, for bodies of known length, over plain HTTP or a
+            direct https connection); ``None``: never.
         max_decoded: The most bytes a gzip or deflate body may decode to
             (:class:`DecodedTooLarge` past it). Identity is always asked for.
         allow_insecure_redirects: Follow a redirect from ``https`` to plain ``http``
@@ -930,14 +1058,13 @@ class LeanTransport:
         proxy = self.proxy.for_origin(origin.scheme, origin.host, origin.port)
         try:
             with anyio.fail_after(self.connect_timeout):
-                if proxy is None:
+                if proxy is None and ssl_context is None:
                     _transport, conn = await loop.create_connection(
-                        lambda: _Connection(self, key),
-                        origin.host,
-                        origin.port,
-                        ssl=ssl_context,
-                        server_hostname=origin.host if ssl_context is not None else None,
+                        lambda: _Connection(self, key), origin.host, origin.port
                     )
+                elif proxy is None:
+                    assert ssl_context is not None
+                    conn = await self._connect_tls(loop, key, origin, ssl_context)
                 else:
                     conn = await connect_through(
                         proxy,
@@ -976,6 +1103,25 @@ class LeanTransport:
             conn.close()
             raise RuntimeError("the storage client is closed")
         self._open.add(conn)
+        return conn
+
+    async def _connect_tls(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        key: tuple[str, str, int],
+        origin: _Origin,
+        context: ssl_module.SSLContext,
+    ) -> _Connection:
+        """A direct https connection whose TLS session is ours (:class:`TLSLayer`).
+
+        The handshake checks the certificate and the host name as ``loop.start_tls``
+        does (the same context, SNI and ``server_hostname``).
+        """
+        conn = _Connection(self, key)
+        _tcp, layer = await loop.create_connection(
+            lambda: TLSLayer(conn, context, origin.host), origin.host, origin.port
+        )
+        await layer.handshake()
         return conn
 
     def _release(self, conn: _Connection) -> None:
