@@ -324,13 +324,14 @@ async def python_http_server(directory: Path) -> AsyncIterator[int]:
     It binds port 0 and prints the port it got, so no other server can be the one
     answering.
     """
+    # HTTP/1.0 is http.server's default; --protocol (to say so) exists from Python 3.11.
+    protocol = ["--protocol", "HTTP/1.0"] if sys.version_info >= (3, 11) else []
     command = [
         sys.executable,
         "-u",
         "-m",
         "http.server",
-        "--protocol",
-        "HTTP/1.0",
+        *protocol,
         "--bind",
         "127.0.0.1",
         "--directory",
