@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio.abc import Process
 
 from tests.children import child_env, python_child, python_command
 from tests.conftest import require_binary
@@ -73,6 +74,22 @@ def emulator_process() -> Iterator[subprocess.Popen[str]]:
         proc.stderr.close()
 
 
+async def printed_base_url_and_key(proc: Process) -> tuple[str, str]:
+    """The base URL and test key ``visiono emulator`` prints (read for 30 s at most)."""
+    assert proc.stdout is not None
+    text = ""
+    with anyio.fail_after(30):
+        async for chunk in proc.stdout:
+            text += chunk.decode()
+            if "VISIONO_API_KEY=" in text and text.endswith("\n"):
+                break
+    base = re.search(r"VISIONO_BASE_URL=(http://127\.0\.0\.1:\d+/api/v1)", text)
+    key = re.search(r"VISIONO_API_KEY=(\S+)", text)
+    assert base is not None, text
+    assert key is not None, text
+    return base.group(1), key.group(1)
+
+
 class TestEmulatorCommand:
     async def test_serves_the_api_with_the_printed_key(
         self, emulator_process: subprocess.Popen[str]
@@ -109,20 +126,9 @@ class TestEmulatorCommand:
         async with python_child(
             "-m", "visiono_async", "emulator", "--port", "0", "--storage", "nginx"
         ) as proc:
-            assert proc.stdout is not None
-            text = ""
-            with anyio.fail_after(30):
-                async for chunk in proc.stdout:
-                    text += chunk.decode()
-                    if "VISIONO_API_KEY=" in text and text.endswith("\n"):
-                        break
-            key = re.search(r"VISIONO_API_KEY=(\S+)", text)
-            found = re.search(r"VISIONO_BASE_URL=http://127\.0\.0\.1:(\d+)/api/v1", text)
-            assert key is not None
-            assert found is not None, text
-            port = int(found.group(1))
-            base = f"http://127.0.0.1:{port}/api/v1"
-            async with VisionoClient(api_key=key.group(1), base_url=base) as client:
+            base, key = await printed_base_url_and_key(proc)
+            port = int(base.split(":")[2].split("/")[0])
+            async with VisionoClient(api_key=key, base_url=base) as client:
                 pr = await client.photo_requests.create(instructions="nginx")
                 photo = sample_jpeg(40_000, seed=3)
                 async with client.http.post(
@@ -150,18 +156,8 @@ class TestEmulatorCommand:
                 "-m", "visiono_async", "emulator", "--port", "0", "--webhook-time-factor", "0.001"
             ) as proc,
         ):
-            assert proc.stdout is not None
-            text = ""
-            with anyio.fail_after(30):
-                async for chunk in proc.stdout:
-                    text += chunk.decode()
-                    if "VISIONO_API_KEY=" in text and text.endswith("\n"):
-                        break
-            key = re.search(r"VISIONO_API_KEY=(\S+)", text)
-            base = re.search(r"VISIONO_BASE_URL=(\S+)", text)
-            assert key is not None
-            assert base is not None
-            async with VisionoClient(api_key=key.group(1), base_url=base.group(1)) as client:
+            base, key = await printed_base_url_and_key(proc)
+            async with VisionoClient(api_key=key, base_url=base) as client:
                 await client.webhooks.create(url=receiver.url, events=["photo_request.created"])
                 await client.photo_requests.create(instructions="retried")
                 with anyio.fail_after(20):
