@@ -29,6 +29,7 @@ from ._exceptions import StaleWebhookError as StaleWebhookError
 from ._exceptions import ValidationError as ValidationError
 from ._exceptions import VisionoError as VisionoError
 from ._ratelimit import RateLimitInfo as RateLimitInfo
+from ._response import RawResponse as RawResponse
 from ._version import __version__ as __version__
 from .resources import CreateManyError as CreateManyError
 
@@ -50,6 +51,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitInfo",
+    "RawResponse",
     "RetryPolicy",
     "ServerError",
     "StaleWebhookError",
