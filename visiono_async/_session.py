@@ -517,6 +517,10 @@ class Session:
         attempt = 0
         while True:
             await self._pace(method, path)
+            logger.debug(
+                "%s %s: sending attempt %d (query %s, %d body bytes)",
+                method, path, attempt + 1, query, len(data) if data is not None else 0,
+            )  # fmt: skip
             sent_at = datetime.now(timezone.utc)
             started = anyio.current_time()
             self._calls.value += 1
