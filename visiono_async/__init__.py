@@ -28,6 +28,7 @@ from ._exceptions import ServerError as ServerError
 from ._exceptions import StaleWebhookError as StaleWebhookError
 from ._exceptions import ValidationError as ValidationError
 from ._exceptions import VisionoError as VisionoError
+from ._extras import MissingExtraError as MissingExtraError
 from ._logging import setup_logging_from_env as _setup_logging_from_env
 from ._ratelimit import RateLimitInfo as RateLimitInfo
 from ._response import RawResponse as RawResponse
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidPayloadError",
     "InvalidSignatureError",
     "LEGACY_BASE_URL",
+    "MissingExtraError",
     "NotFoundError",
     "PermissionDeniedError",
     "ProxyError",
