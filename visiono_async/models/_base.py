@@ -99,6 +99,7 @@ class Model:
             found = json_handler(fields_schema)
             resolved = json_handler.resolve_ref_schema(found)
             resolved["title"] = cls.__name__
+            resolved["additionalProperties"] = True  # older pydantic leaves "allow" unsaid
             doc = (cls.__doc__ or "").strip().split("\n\n", 1)[0]
             if doc:
                 resolved["description"] = " ".join(doc.split())
