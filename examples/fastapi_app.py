@@ -2,10 +2,13 @@
 
 What it shows:
 
-- one ``VisionoClient`` for the whole app (``visiono_lifespan`` and ``get_client``);
+- one ``VisionoClient`` for the whole app (``visiono_lifespan``, and ``VisionoClientDep``,
+  that is ``Depends(visiono_client)``, in the routes);
 - registering the app's webhook endpoint at start-up and keeping its secret (shown once);
 - ``POST /photo-requests`` creates a request and answers with its QR code URL (Visiono's
-  own image: no QR library needed); ``GET /photo-requests/{id}`` shows it in a page;
+  own image: no QR library needed); ``GET /photo-requests/{id}`` shows it in a page, and
+  ``GET /api/photo-requests/{id}`` answers the SDK model itself (a route typed
+  ``-> PhotoRequest``);
 - the webhook receiver verifies and de-duplicates deliveries, and when
   ``photo_request.submitted`` arrives, archives the photos with ``client.archive(...)``;
 - ``GET /photo-requests/{id}/archive`` waits for that archive without polling.
@@ -30,11 +33,11 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import aiohttp
 import anyio
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -42,10 +45,11 @@ from visiono_async import VisionoClient
 from visiono_async.download import ArchiveReport
 from visiono_async.integrations.fastapi import (
     STATE_KEY,
-    get_client,
+    VisionoClientDep,
     visiono_lifespan,
     webhook_router,
 )
+from visiono_async.models import PhotoRequest
 from visiono_async.webhooks import (
     EventStore,
     MemoryEventStore,
@@ -56,8 +60,6 @@ from visiono_async.webhooks import (
 
 WEBHOOK_PATH = "/webhooks/visiono"
 EVENTS = ["photo_submission.created", "photo_request.submitted", "photo_request.expired"]
-
-Client = Annotated[VisionoClient, Depends(get_client)]
 
 
 class Item(BaseModel):
@@ -144,7 +146,9 @@ def create_app(
     app.include_router(webhook_router(receiver, path=WEBHOOK_PATH))
 
     @app.post("/photo-requests", status_code=201)
-    async def create_photo_request(body: NewPhotoRequest, client: Client) -> dict[str, Any]:
+    async def create_photo_request(
+        body: NewPhotoRequest, client: VisionoClientDep
+    ) -> dict[str, Any]:
         pr = await client.photo_requests.create(
             instructions=body.instructions,
             items=[item.model_dump() for item in body.items],
@@ -158,7 +162,7 @@ def create_app(
         }
 
     @app.get("/photo-requests/{photo_request_id}", response_class=HTMLResponse)
-    async def show_photo_request(photo_request_id: str, client: Client) -> str:
+    async def show_photo_request(photo_request_id: str, client: VisionoClientDep) -> str:
         pr = await client.photo_requests.get(photo_request_id)
         qr = await client.photo_requests.qrcode(pr.id)
         return (
@@ -167,6 +171,10 @@ def create_app(
             f'<p><a href="{html.escape(pr.request_url or "")}">Open the upload page</a></p>'
             f"<p>Status: {html.escape(str(pr.status))}</p>"
         )
+
+    @app.get("/api/photo-requests/{photo_request_id}")
+    async def photo_request_json(photo_request_id: str, client: VisionoClientDep) -> PhotoRequest:
+        return await client.photo_requests.get(photo_request_id)
 
     @app.get("/photo-requests/{photo_request_id}/archive")
     async def wait_for_archive(photo_request_id: str, timeout: float = 30.0) -> JSONResponse:

@@ -91,6 +91,14 @@ class TestFastAPIApp:
             assert created["qrcode_url"].endswith(".png")
             async with http.get(f"{url}/photo-requests/{pr_id}") as response:
                 assert f'<img src="{created["qrcode_url"]}"' in await response.text()
+            async with http.get(f"{url}/api/photo-requests/{pr_id}") as response:
+                as_json = await response.json()
+            assert (pr_id, "pending", created["request_url"]) == (
+                as_json["id"],
+                as_json["status"],
+                as_json["request_url"],
+            )
+            assert as_json["created_at"].endswith("+00:00")
             first = await emu.simulate_submission(pr_id, size=3_000)
             second = await emu.simulate_submission(pr_id, size=4_000)
             async with http.get(f"{url}/photo-requests/{pr_id}/archive") as response:

@@ -28,11 +28,16 @@ from ._exceptions import ServerError as ServerError
 from ._exceptions import StaleWebhookError as StaleWebhookError
 from ._exceptions import ValidationError as ValidationError
 from ._exceptions import VisionoError as VisionoError
+from ._extras import MissingExtraError as MissingExtraError
+from ._logging import setup_logging_from_env as _setup_logging_from_env
 from ._ratelimit import RateLimitInfo as RateLimitInfo
 from ._ratelimit import WaitNotice as WaitNotice
 from ._ratelimit import WaitReason as WaitReason
+from ._response import RawResponse as RawResponse
 from ._version import __version__ as __version__
 from .resources import CreateManyError as CreateManyError
+
+_setup_logging_from_env()
 
 __all__ = [
     "APIConnectionError",
@@ -46,12 +51,14 @@ __all__ = [
     "InvalidPayloadError",
     "InvalidSignatureError",
     "LEGACY_BASE_URL",
+    "MissingExtraError",
     "NotFoundError",
     "PermissionDeniedError",
     "ProxyError",
     "RateLimit",
     "RateLimitError",
     "RateLimitInfo",
+    "RawResponse",
     "RetryPolicy",
     "ServerError",
     "StaleWebhookError",

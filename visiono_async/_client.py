@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -9,12 +10,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import attrs
 
 from ._config import ClientConfig, RateLimit, RetryPolicy, resolve_api_key, resolve_base_url
 from ._proxy import ProxySettings
 from ._ratelimit import RateLimitInfo, WaitListener
 from ._session import Session
 from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
+from .resources.account import ClientWithRawResponse
 
 if TYPE_CHECKING:
     from .download import ArchiveReport, ProgressCallback, Source, StorageTransport, Variant
@@ -23,6 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["VisionoClient"]
 
 _DEFAULT_RATE_LIMIT = RateLimit()
+
+
+class _Unchanged(enum.Enum):
+    UNCHANGED = "UNCHANGED"
+
+
+UNCHANGED = _Unchanged.UNCHANGED
+"""``with_options(rate_limit=...)`` not given: the derived client shares the pacer."""
 
 
 class VisionoClient:
@@ -97,17 +108,93 @@ class VisionoClient:
             user_agent=agent,
             proxy=ProxySettings.create(proxy, trust_env=trust_env),
         )
-        self._session = Session(resolve_api_key(api_key), self._config, http_session=http_session)
+        self._bind(
+            Session(resolve_api_key(api_key), self._config, http_session=http_session),
+            storage_transport,
+        )
+
+    def _bind(self, session: Session, storage_transport: StorageTransport | None) -> None:
+        self._session = session
+        self._config = session.config
         self._storage_transport = storage_transport
-        self._account = Account(self._session)
-        self.photo_requests = PhotoRequests(self._session)
+        self._account = Account(session)
+        self.photo_requests = PhotoRequests(session)
         """Photo requests: one-off, expiring collections (``pr_`` ids)."""
-        self.smart_links = SmartLinks(self._session)
+        self.smart_links = SmartLinks(session)
         """Smart links: permanent, reusable collection links (``sl_`` ids)."""
-        self.permanent_links = PermanentLinks(self._session)
+        self.permanent_links = PermanentLinks(session)
         """Permanent links: the older API name of smart links."""
-        self.webhooks = WebhookEndpoints(self._session)
+        self.webhooks = WebhookEndpoints(session)
         """Webhook endpoints (``wh_`` ids) and the list of event types."""
+        self.with_raw_response = ClientWithRawResponse(self._account)
+        """The account calls answering with a :class:`~visiono_async.RawResponse`:
+        ``(await client.with_raw_response.stats()).request_id``."""
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        rate_limit: RateLimit | _Unchanged | None = UNCHANGED,
+        max_retry_wait: float | None = None,
+        retry: RetryPolicy | None = None,
+        connect_timeout: float | None = None,
+    ) -> VisionoClient:
+        """A client with other settings that shares this one's connection pool.
+
+        ::
+
+            patient = client.with_options(timeout=120, max_retries=5)
+            await patient.photo_requests.create_many(specs)
+
+        The new client shares the pool, the key, the proxy, the last rate-limit values and,
+        unless ``rate_limit`` is given with another value, the client-side pacer: both
+        clients then draw on one budget, as they share one key and one server-side limit.
+        Closing it (``aclose``, ``async with``) leaves the pool open for this client; closing
+        this client closes the pool for both. Options not given keep this client's values.
+
+        Args:
+            timeout: Seconds for one API call attempt.
+            max_retries: Retries of a failed call.
+            rate_limit: Client-side pacing of its own (``None`` turns it off); when not
+                given, the pacer is this client's.
+            max_retry_wait: The longest single wait before a retry or for the rate limit.
+            retry: A full retry policy; overrides ``max_retries`` and ``max_retry_wait``.
+            connect_timeout: Seconds to establish a connection.
+
+        Returns:
+            The new client.
+
+        Raises:
+            ValueError: A timeout that is not positive, or a negative ``max_retries``.
+            RuntimeError: This client is closed.
+        """
+        self._session._check_open()
+        config = self._config
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout!r}")
+        if connect_timeout is not None and connect_timeout <= 0:
+            raise ValueError(f"connect_timeout must be > 0, got {connect_timeout!r}")
+        policy = retry
+        if policy is None:
+            changes: dict[str, Any] = {}
+            if max_retries is not None:
+                changes["max_retries"] = max_retries
+            if max_retry_wait is not None:
+                changes["max_wait"] = max_retry_wait
+            policy = attrs.evolve(config.retry, **changes) if changes else config.retry
+        new_config = attrs.evolve(
+            config,
+            timeout=timeout if timeout is not None else config.timeout,
+            connect_timeout=connect_timeout
+            if connect_timeout is not None
+            else config.connect_timeout,
+            retry=policy,
+            rate_limit=config.rate_limit if isinstance(rate_limit, _Unchanged) else rate_limit,
+        )
+        derived = object.__new__(type(self))
+        derived._bind(self._session.derive(new_config), self._storage_transport)
+        return derived
 
     def __repr__(self) -> str:
         state = "closed" if self._session.closed else "open"
@@ -186,13 +273,15 @@ class VisionoClient:
         """Whether the client was closed."""
         return self._session.closed
 
-    async def stats(self, *, timeout: float | None = None) -> Stats:
-        """Usage and plan information (``GET /stats``)."""
-        return await self._account.stats(timeout=timeout)
+    async def stats(self, *, timeout: float | None = None, max_retries: int | None = None) -> Stats:
+        """Usage and plan information (``GET /stats``); ``max_retries`` for this call only."""
+        return await self._account.stats(timeout=timeout, max_retries=max_retries)
 
-    async def status(self, *, timeout: float | None = None) -> Status:
-        """API health (``GET /status``)."""
-        return await self._account.status(timeout=timeout)
+    async def status(
+        self, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> Status:
+        """API health (``GET /status``); ``max_retries`` for this call only."""
+        return await self._account.status(timeout=timeout, max_retries=max_retries)
 
     async def archive(
         self,

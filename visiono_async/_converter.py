@@ -193,6 +193,14 @@ def _make_tolerant_enum_hook(tp: Any) -> Callable[[object, object], object]:
 
 converter.register_structure_hook_factory(_is_tolerant_enum, _make_tolerant_enum_hook)
 
+
+def _unstructure_tolerant_enum(_tp: Any) -> Callable[[object], object]:
+    # A member goes out as its wire value, a string the SDK did not know as it came.
+    return lambda value: value.value if isinstance(value, enum.Enum) else value
+
+
+converter.register_unstructure_hook_factory(_is_tolerant_enum, _unstructure_tolerant_enum)
+
 # ---------------------------------------------------------------------------------------
 # Models: unknown keys go to ``extra``; ``null`` for a field whose type does not admit
 # None (a list, a mapping, a bool with a default) means "absent".

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import copy
 import enum
 import json as jsonlib
 import logging
@@ -43,7 +45,14 @@ from ._ratelimit import (
     parse_retry_after,
 )
 
-__all__ = ["APIResponse", "Recover", "Session", "build_api_error", "encode_params"]
+__all__ = [
+    "APIResponse",
+    "Recover",
+    "Session",
+    "build_api_error",
+    "capture_responses",
+    "encode_params",
+]
 
 logger = logging.getLogger("visiono_async")
 
@@ -97,6 +106,47 @@ class APIResponse:
 
 Recover = Callable[[], Awaitable["APIResponse | None"]]
 """Looks for what a failed create may have made (see ``Session.request``)."""
+
+_CAPTURED: contextvars.ContextVar[list[APIResponse] | None] = contextvars.ContextVar(
+    "visiono_async_captured_responses", default=None
+)
+
+
+class capture_responses:
+    """Collects every successful API response sent in this context (and its child tasks).
+
+    ``with capture_responses() as responses: await ...`` leaves in ``responses`` the
+    answers in the order they arrived; the raw-response wrappers are built on it.
+    """
+
+    def __init__(self) -> None:
+        self.responses: list[APIResponse] = []
+        self._token: contextvars.Token[list[APIResponse] | None] | None = None
+
+    def __enter__(self) -> list[APIResponse]:
+        self._token = _CAPTURED.set(self.responses)
+        return self.responses
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._token is not None
+        _CAPTURED.reset(self._token)
+
+
+class _Shared:
+    """What every session derived from one client shares: the pool and the server's limits."""
+
+    def __init__(self, http_session: aiohttp.ClientSession | None) -> None:
+        self.http = http_session
+        self.owns_http = http_session is None
+        self.closed = False
+        self.rate_limit = RateLimitInfo()
+
+
+class _Counter:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 def encode_params(params: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -262,15 +312,12 @@ class Session:
     ) -> None:
         self._api_key = _Secret(api_key)
         self.config = config
-        self._http = http_session
-        self._owns_http = http_session is None
+        self._shared = _Shared(http_session)
+        self._root = True
         self._closed = False
         self._pacer = Pacer(config.rate_limit) if config.rate_limit is not None else None
-        self.rate_limit = RateLimitInfo()
-        """The last ``X-RateLimit-*`` values seen."""
+        self._calls = _Counter()
         self._wait_listeners: list[WaitListener] = []
-        self.api_calls = 0
-        """API call attempts sent so far (retries included)."""
         self.proxy = config.proxy.for_url(config.base_url)
         """The proxy API calls go through (``config.proxy`` asked for the base URL), or None."""
         auth = self.proxy.authorization if self.proxy is not None else None
@@ -283,45 +330,109 @@ class Session:
         self._api_origin = _host_port(config.base_url)
 
     def __repr__(self) -> str:
-        return f"<Session base_url={self.config.base_url!r} closed={self._closed}>"
+        return f"<Session base_url={self.config.base_url!r} closed={self.closed}>"
+
+    def derive(self, config: ClientConfig) -> Session:
+        """A session with other settings over this one's connection pool.
+
+        The new session shares the pool, the last rate-limit values seen and, when
+        ``config.rate_limit`` equals this session's, the pacer (one budget for one key);
+        a different ``rate_limit`` gets a pacer of its own. It counts its own API calls,
+        and closing it leaves the pool open: the session that made the pool closes it.
+
+        Raises:
+            ValueError: ``config`` changes the base URL, the proxy, the user agent or the
+                connection limit, which belong to the pool.
+        """
+        for name in ("base_url", "proxy", "user_agent", "connection_limit"):
+            if getattr(config, name) != getattr(self.config, name):
+                raise ValueError(f"{name} cannot differ from the client's own (it is the pool's)")
+        derived = copy.copy(self)
+        derived.config = config
+        derived._root = False
+        derived._closed = False
+        derived._calls = _Counter()
+        if config.rate_limit != self.config.rate_limit:
+            derived._pacer = Pacer(config.rate_limit) if config.rate_limit is not None else None
+        return derived
+
+    def for_call(self, max_retries: int | None) -> Session:
+        """This session, or for one call a view of it retrying at most ``max_retries`` times.
+
+        The view shares everything with this session (pool, pacer, call count) but the
+        retry count.
+
+        Raises:
+            ValueError: ``max_retries`` is negative.
+        """
+        if max_retries is None or max_retries == self.config.retry.max_retries:
+            return self
+        retry = attrs.evolve(self.config.retry, max_retries=max_retries)
+        view = copy.copy(self)
+        view.config = attrs.evolve(self.config, retry=retry)
+        return view
+
+    @property
+    def rate_limit(self) -> RateLimitInfo:
+        """The last ``X-RateLimit-*`` values seen (by this session or one derived from it)."""
+        return self._shared.rate_limit
+
+    @property
+    def api_calls(self) -> int:
+        """API call attempts this session sent so far (retries included)."""
+        return self._calls.value
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
+        """Whether :meth:`aclose` was called, here or on the session this one came from."""
+        return self._closed or self._shared.closed
 
     @property
     def http_is_callers(self) -> bool:
         """Whether the aiohttp session was passed in (``http_session=``) rather than made here."""
-        return not self._owns_http
+        return not self._shared.owns_http
 
     @property
     def http(self) -> aiohttp.ClientSession:
         """The shared aiohttp session (connection pool). It carries no API key."""
         self._check_open()
-        if self._http is None:
+        shared = self._shared
+        if shared.http is None:
             connector = aiohttp.TCPConnector(limit=self.config.connection_limit, ttl_dns_cache=300)
-            self._http = aiohttp.ClientSession(
+            shared.http = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=None, connect=self.config.connect_timeout),
                 headers={"User-Agent": self.config.user_agent},
             )
-        return self._http
+        return shared.http
 
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(
                 "This VisionoClient is closed; create a new one (or use it inside 'async with')"
             )
+        if self._shared.closed:
+            raise RuntimeError(
+                "The VisionoClient this one was made from (with_options) is closed, and with "
+                "it the connection pool they share"
+            )
 
     async def aclose(self) -> None:
-        """Close the connection pool if this session created it. Safe to call twice."""
+        """Close the connection pool if this session created it. Safe to call twice.
+
+        A session made by :meth:`derive` only marks itself closed: the pool stays open for
+        the session it came from.
+        """
         if self._closed:
             return
         self._closed = True
-        if self._owns_http and self._http is not None:
+        if not self._root:
+            return
+        shared = self._shared
+        shared.closed = True
+        if shared.owns_http and shared.http is not None:
             with anyio.CancelScope(shield=True):
-                await self._http.close()
+                await shared.http.close()
 
     def add_wait_listener(self, listener: WaitListener) -> Callable[[], None]:
         """Call ``listener`` with a :class:`WaitNotice` before every wait; returns a remover."""
@@ -352,7 +463,7 @@ class Session:
         info = RateLimitInfo.from_headers(headers)
         if info is None:
             return
-        self.rate_limit = info
+        self._shared.rate_limit = info
         if self._pacer is not None and info.remaining == 0:
             wait = info.seconds_until_reset()
             if wait:
@@ -439,9 +550,13 @@ class Session:
         attempt = 0
         while True:
             await self._pace(method, path)
+            logger.debug(
+                "%s %s: sending attempt %d (query %s, %d body bytes)",
+                method, path, attempt + 1, query, len(data) if data is not None else 0,
+            )  # fmt: skip
             sent_at = datetime.now(timezone.utc)
             started = anyio.current_time()
-            self.api_calls += 1
+            self._calls.value += 1
             try:
                 async with self.http.request(
                     method,
@@ -512,7 +627,11 @@ class Session:
                         method=method,
                         path=path,
                     )
-                return _response(status, body, resp_headers, request_id, sent_at)
+                answer = _response(status, body, resp_headers, request_id, sent_at)
+                captured = _CAPTURED.get()
+                if captured is not None:
+                    captured.append(answer)
+                return answer
 
             if 300 <= status < 400:
                 location = resp_headers.get("Location", "?")

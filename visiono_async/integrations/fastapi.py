@@ -1,4 +1,4 @@
-"""FastAPI integration (the ``fastapi`` extra): a webhook router and a shared client.
+"""FastAPI integration (the ``fastapi`` extra): one shared client, a webhook router.
 
 ::
 
@@ -6,22 +6,34 @@
     app = FastAPI(lifespan=visiono_lifespan(receiver=receiver))
     app.include_router(webhook_router(receiver))
 
-    @app.get("/status")
-    async def status(client: Annotated[VisionoClient, Depends(get_client)]) -> dict: ...
+    @app.get("/photo-requests/{photo_request_id}")
+    async def show(photo_request_id: str, client: VisionoClientDep) -> PhotoRequest:
+        return await client.photo_requests.get(photo_request_id)
+
+``VisionoClientDep`` is ``Annotated[VisionoClient, Depends(visiono_client)]``. SDK models are
+pydantic types (a route may be typed ``-> PhotoRequest``); importing this module also lets
+an untyped route return one.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
-from starlette.background import BackgroundTask
 
+from .._extras import require_extra
+
+with require_extra("fastapi", "visiono_async.integrations.fastapi"):
+    from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+    from fastapi.encoders import ENCODERS_BY_TYPE
+    from fastapi.responses import JSONResponse, Response
+    from starlette.background import BackgroundTask
+
+from .. import models
 from .._client import VisionoClient
 from .._exceptions import InvalidSignatureError
 from ..webhooks import (
@@ -34,10 +46,25 @@ from ..webhooks import (
 )
 from ..webhooks._receiver import read_limited
 
-__all__ = ["STATE_KEY", "get_client", "verified_event", "visiono_lifespan", "webhook_router"]
+__all__ = [
+    "STATE_KEY",
+    "VisionoClientDep",
+    "get_client",
+    "verified_event",
+    "visiono_client",
+    "visiono_lifespan",
+    "webhook_router",
+]
 
 STATE_KEY = "visiono"
 """The lifespan-state name of the shared client: ``request.state.visiono``."""
+
+# An untyped route that returns a model goes through jsonable_encoder, which knows only
+# pydantic models and dataclasses: teach it ours (a typed route uses the pydantic schema).
+for _name in models.__all__:
+    _model = getattr(models, _name)
+    if isinstance(_model, type) and issubclass(_model, models.Model) and _model is not models.Model:
+        ENCODERS_BY_TYPE[_model] = _model.to_dict
 
 
 def webhook_router(
@@ -120,28 +147,47 @@ def verified_event(
 def visiono_lifespan(
     *,
     receiver: WebhookReceiver | None = None,
+    client: bool = True,
     redeliver_interval: float | None = 60.0,
     **client_options: Any,
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     """A FastAPI ``lifespan`` that opens one ``VisionoClient`` for the whole app.
 
-    The client is available to routes through :func:`get_client`. With a ``receiver``, the
-    lifespan also re-runs the handler for stored events that were never handled (at
-    start-up, then every ``redeliver_interval`` seconds) and closes its store on shutdown.
+    ::
+
+        app = FastAPI(lifespan=visiono_lifespan())                # $VISIONO_API_KEY
+        app = FastAPI(lifespan=visiono_lifespan(receiver=receiver, client=False))  # receive only
+
+    Routes get the client through :func:`visiono_client` (``VisionoClientDep``); it is
+    closed when the app shuts down. With a ``receiver``, the lifespan also re-runs the
+    handler for stored events that were never handled (at start-up, then every
+    ``redeliver_interval`` seconds) and closes its store on shutdown.
 
     Args:
         receiver: A webhook receiver whose pending events to redeliver and store to close.
+        client: Whether to open a client. ``False`` for an app that only receives
+            webhooks: it then needs no API key (receiving needs only the endpoint secret).
         redeliver_interval: Seconds between redelivery passes; ``None`` for start-up only.
         **client_options: Passed to ``VisionoClient`` (``api_key``, ``base_url``, ...).
 
     Returns:
         The function to pass as ``FastAPI(lifespan=...)``; it can also be entered inside a
         lifespan of your own (``async with visiono_lifespan(...)(app) as state:``).
+
+    Raises:
+        ValueError: ``client=False`` with client options, which would go unused.
     """
+    if not client and client_options:
+        raise ValueError(
+            f"client=False opens no client, so {sorted(client_options)} would go unused"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with VisionoClient(**client_options) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            state: dict[str, Any] = {}
+            if client:
+                state[STATE_KEY] = await stack.enter_async_context(VisionoClient(**client_options))
             try:
                 async with anyio.create_task_group() as tg:
                     if receiver is not None:
@@ -151,7 +197,7 @@ def visiono_lifespan(
                             tg.start_soon(
                                 partial(receiver.redeliver_forever, interval=redeliver_interval)
                             )
-                    yield {STATE_KEY: client}
+                    yield state
                     tg.cancel_scope.cancel()
             finally:
                 if receiver is not None:
@@ -161,13 +207,24 @@ def visiono_lifespan(
     return lifespan
 
 
-async def get_client(request: Request) -> VisionoClient:
-    """The app's shared ``VisionoClient``, for ``Depends(get_client)``.
+async def visiono_client(request: Request) -> VisionoClient:
+    """The app's shared ``VisionoClient``, for ``Depends(visiono_client)``.
 
     Raises:
-        RuntimeError: The app was not created with ``lifespan=visiono_lifespan(...)``.
+        RuntimeError: The app was not created with ``lifespan=visiono_lifespan(...)``, or
+            with ``client=False``.
     """
-    client = getattr(request.state, STATE_KEY, None)
-    if not isinstance(client, VisionoClient):
-        raise RuntimeError("no VisionoClient: create the app with lifespan=visiono_lifespan()")
-    return client
+    found = getattr(request.state, STATE_KEY, None)
+    if not isinstance(found, VisionoClient):
+        raise RuntimeError(
+            "no VisionoClient: create the app with lifespan=visiono_lifespan() "
+            "(without client=False) to use Depends(visiono_client)"
+        )
+    return found
+
+
+get_client = visiono_client
+"""The earlier name of :func:`visiono_client`."""
+
+VisionoClientDep = Annotated[VisionoClient, Depends(visiono_client)]
+"""A route parameter typed ``client: VisionoClientDep`` receives the app's shared client."""

@@ -6,6 +6,7 @@ Each model keeps the JSON keys it does not declare in ``extra``, and fields type
 
 from __future__ import annotations
 
+from ._base import Model as Model
 from .account import Stats as Stats
 from .account import StatsPlan as StatsPlan
 from .account import StatsRateLimit as StatsRateLimit
@@ -27,6 +28,7 @@ from .webhooks import WebhookTestResult as WebhookTestResult
 __all__ = [
     "DownloadURL",
     "DownloadURLs",
+    "Model",
     "PermanentLink",
     "PermanentLinkSubmission",
     "PhotoRequest",

@@ -7,11 +7,13 @@ from typing import Any
 
 import attrs
 
+from ._base import Model
+
 __all__ = ["Stats", "StatsPlan", "StatsRateLimit", "StatsUsage", "Status"]
 
 
 @attrs.frozen
-class StatsPlan:
+class StatsPlan(Model):
     """The account's plan.
 
     Attributes:
@@ -32,7 +34,7 @@ class StatsPlan:
 
 
 @attrs.frozen
-class StatsUsage:
+class StatsUsage(Model):
     """What the account has used.
 
     Attributes:
@@ -55,7 +57,7 @@ class StatsUsage:
 
 
 @attrs.frozen
-class StatsRateLimit:
+class StatsRateLimit(Model):
     """The account's API rate limits.
 
     Attributes:
@@ -70,7 +72,7 @@ class StatsRateLimit:
 
 
 @attrs.frozen
-class Stats:
+class Stats(Model):
     """Plan, usage and rate limits of the account the API key belongs to.
 
     Attributes:
@@ -87,7 +89,7 @@ class Stats:
 
 
 @attrs.frozen
-class Status:
+class Status(Model):
     """The health of the Visiono API.
 
     Attributes:

@@ -7,11 +7,13 @@ from typing import Any
 
 import attrs
 
+from ._base import Model
+
 __all__ = ["DownloadURL", "DownloadURLs"]
 
 
 @attrs.frozen
-class DownloadURL:
+class DownloadURL(Model):
     """The signed URLs of one uploaded photo.
 
     Attributes:
@@ -46,7 +48,7 @@ class DownloadURL:
 
 
 @attrs.frozen
-class DownloadURLs:
+class DownloadURLs(Model):
     """The signed URLs of every photo of a photo request or a smart link, and their expiry.
 
     Attributes:

@@ -7,13 +7,14 @@ from typing import Any
 
 import attrs
 
+from ._base import Model
 from .photo_requests import PhotoRequestItem
 
 __all__ = ["PermanentLink"]
 
 
 @attrs.frozen
-class PermanentLink:
+class PermanentLink(Model):
     """A permanent link: a reusable upload page, in the vocabulary of ``/permanent-links``.
 
     It is the same object as a smart link under older names (``slug`` for ``custom_slug``,

@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from ._base import Model
+
 __all__ = ["PhotoRequest", "PhotoRequestItem", "PhotoRequestStatus"]
 
 
@@ -30,7 +32,7 @@ class PhotoRequestStatus(str, enum.Enum):
 
 
 @attrs.frozen
-class PhotoRequestItem:
+class PhotoRequestItem(Model):
     """One photo asked for in a photo request or a smart link.
 
     Attributes:
@@ -49,7 +51,7 @@ class PhotoRequestItem:
 
 
 @attrs.frozen
-class PhotoRequest:
+class PhotoRequest(Model):
     """A photo request (``pr_...``).
 
     Every field but ``id`` may be missing: webhook events carry partial photo requests.

@@ -7,13 +7,14 @@ from typing import Any
 
 import attrs
 
+from ._base import Model
 from .photo_requests import PhotoRequestItem
 
 __all__ = ["PermanentLinkSubmission", "SmartLink"]
 
 
 @attrs.frozen
-class SmartLink:
+class SmartLink(Model):
     """A smart link (``sl_...``): a permanent upload page that anyone with the link can use.
 
     Attributes:
@@ -59,7 +60,7 @@ class SmartLink:
 
 
 @attrs.frozen
-class PermanentLinkSubmission:
+class PermanentLinkSubmission(Model):
     """A submission through a smart link in Workflow Mode (``pls_...``), as the
     ``submission.created`` webhook carries it.
 

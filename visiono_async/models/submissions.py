@@ -7,11 +7,13 @@ from typing import Any
 
 import attrs
 
+from ._base import Model
+
 __all__ = ["Submission"]
 
 
 @attrs.frozen
-class Submission:
+class Submission(Model):
     """One uploaded photo (``ps_...``, or ``pls_...`` for a permanent link).
 
     Every field but ``id`` may be missing: webhook events carry partial submissions.

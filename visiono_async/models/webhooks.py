@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from ._base import Model
+
 __all__ = ["WebhookEndpoint", "WebhookEventInfo", "WebhookTestResult"]
 
 
@@ -17,7 +19,7 @@ def _redacted_extra(extra: dict[str, Any]) -> str:
 
 
 @attrs.frozen
-class WebhookEndpoint:
+class WebhookEndpoint(Model):
     """A webhook endpoint (``wh_...``).
 
     ``secret`` is sent by the API only in the answer to ``create``: store it then. It never
@@ -47,7 +49,7 @@ class WebhookEndpoint:
 
 
 @attrs.frozen
-class WebhookEventInfo:
+class WebhookEventInfo(Model):
     """An event a webhook endpoint can subscribe to.
 
     Attributes:
@@ -62,7 +64,7 @@ class WebhookEventInfo:
 
 
 @attrs.frozen
-class WebhookTestResult:
+class WebhookTestResult(Model):
     """The outcome of ``webhooks.test``: one test event sent to the endpoint.
 
     Attributes:

@@ -14,13 +14,20 @@ import attrs
 from .._converter import invalid_response, structure
 from .._exceptions import VisionoError
 from .._pagination import AsyncPaginator, Page
+from .._response import raw_response_wrapper
 from ..models import DownloadURLs, PhotoRequest, PhotoRequestStatus, Submission
 from ._common import UploadCollection, request_model_or_none
 
 if TYPE_CHECKING:
     from .._session import APIResponse, Session
 
-__all__ = ["BATCH_SIZE", "CLIENT_REF", "CreateManyError", "PhotoRequests"]
+__all__ = [
+    "BATCH_SIZE",
+    "CLIENT_REF",
+    "CreateManyError",
+    "PhotoRequests",
+    "PhotoRequestsWithRawResponse",
+]
 
 CLIENT_REF = "visiono_client_ref"
 """The ``metadata`` key under which ``create`` stores its reference (its idempotency key),
@@ -79,6 +86,15 @@ class PhotoRequests:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    @property
+    def with_raw_response(self) -> PhotoRequestsWithRawResponse:
+        """The same methods, answering with a :class:`~visiono_async.RawResponse`.
+
+        ``raw = await client.photo_requests.with_raw_response.get(...)``; ``raw.request_id``,
+        ``raw.headers`` and ``raw.status_code`` describe the answer, ``raw.parse()`` is
+        what the method returns."""
+        return PhotoRequestsWithRawResponse(self)
+
     def list(
         self,
         *,
@@ -87,6 +103,7 @@ class PhotoRequests:
         created_before: datetime | str | None = None,
         per_page: int | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> AsyncPaginator[PhotoRequest]:
         """Every photo request matching the filters, fetched lazily page by page.
 
@@ -98,12 +115,13 @@ class PhotoRequests:
             created_before: Only requests created before this time (naive means UTC).
             per_page: The page size to ask for.
             timeout: Seconds for each page's call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             An async iterable of ``PhotoRequest``; nothing is sent until it is iterated.
         """
         params = _list_params(status, created_after, created_before, per_page)
-        return _PHOTO_REQUESTS.list(self._session, params, timeout=timeout)
+        return _PHOTO_REQUESTS.list(self._session.for_call(max_retries), params, timeout=timeout)
 
     async def list_page(
         self,
@@ -114,6 +132,7 @@ class PhotoRequests:
         created_after: datetime | str | None = None,
         created_before: datetime | str | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> Page[PhotoRequest]:
         """One page of photo requests.
 
@@ -124,6 +143,7 @@ class PhotoRequests:
             created_after: Only requests created after this time (naive means UTC).
             created_before: Only requests created before this time (naive means UTC).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The page, with its items and pagination details.
@@ -133,7 +153,9 @@ class PhotoRequests:
             APIConnectionError: The call could not be completed.
         """
         params = _list_params(status, created_after, created_before, per_page)
-        return await _PHOTO_REQUESTS.list_page(self._session, page, params, timeout=timeout)
+        return await _PHOTO_REQUESTS.list_page(
+            self._session.for_call(max_retries), page, params, timeout=timeout
+        )
 
     async def create(
         self,
@@ -149,6 +171,7 @@ class PhotoRequests:
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **extra: Any,
     ) -> PhotoRequest:
         """Create a photo request. Only the options given are sent.
@@ -172,6 +195,7 @@ class PhotoRequests:
                 a second email) even if the API ignores ``Idempotency-Key``, which Visiono
                 does not document. Reusing a key across runs makes a rerun safe too.
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
             **extra: Further body fields, sent as given (for API options newer than the SDK).
 
         Returns:
@@ -198,19 +222,24 @@ class PhotoRequests:
 
         async def recover() -> APIResponse | None:
             found = await _PHOTO_REQUESTS.find(
-                self._session,
+                self._session.for_call(max_retries),
                 lambda pr: pr.metadata.get(CLIENT_REF) == ref,
                 params={"created_after": sent_at - _CLOCK_SKEW},
                 timeout=timeout,
             )
             if found is None:
                 return None
-            return await self._session.request(
+            return await self._session.for_call(max_retries).request(
                 "GET", _PHOTO_REQUESTS.item_path(found.id), timeout=timeout
             )
 
         return await _PHOTO_REQUESTS.create(
-            self._session, fields, extra, idempotency_key=ref, timeout=timeout, recover=recover
+            self._session.for_call(max_retries),
+            fields,
+            extra,
+            idempotency_key=ref,
+            timeout=timeout,
+            recover=recover,
         )
 
     async def create_many(
@@ -220,6 +249,7 @@ class PhotoRequests:
         idempotency_key_prefix: str | None = None,
         concurrency: int | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> builtins.list[PhotoRequest]:
         """Create any number of photo requests, in batches of 10 sent concurrently.
 
@@ -240,6 +270,7 @@ class PhotoRequests:
                 to call ``create_many`` again with the same specs after a failure.
             concurrency: The most batches in flight at once (default 4).
             timeout: Seconds for each batch's call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The created photo requests, in the order of ``specs``.
@@ -265,7 +296,7 @@ class PhotoRequests:
             key = f"{idempotency_key_prefix}-{number}" if idempotency_key_prefix else None
             async with limiter:
                 try:
-                    created = await self._create_batch(batch, key, timeout)
+                    created = await self._create_batch(batch, key, timeout, max_retries)
                 except VisionoError as exc:
                     errors.update(dict.fromkeys(range(start, start + len(batch)), exc))
                     return
@@ -283,6 +314,7 @@ class PhotoRequests:
         batch: builtins.list[dict[str, Any]],
         idempotency_key: str | None,
         timeout: float | None,
+        max_retries: int | None,
     ) -> builtins.list[PhotoRequest]:
         path = f"{_PHOTO_REQUESTS.path}/batch"
         key = idempotency_key or f"vsdk_{uuid.uuid4().hex}"
@@ -296,7 +328,9 @@ class PhotoRequests:
         async def recover() -> APIResponse | None:
             # The batch is created or rejected as a whole: all its references, or none.
             found: dict[str, str] = {}
-            async for pr in self.list(created_after=sent_at - _CLOCK_SKEW, timeout=timeout):
+            async for pr in self.list(
+                created_after=sent_at - _CLOCK_SKEW, timeout=timeout, max_retries=max_retries
+            ):
                 ref = pr.metadata.get(CLIENT_REF)
                 if ref in refs:
                     found[ref] = pr.id
@@ -309,13 +343,13 @@ class PhotoRequests:
                 )
             items = []
             for ref in refs:
-                one = await self._session.request(
+                one = await self._session.for_call(max_retries).request(
                     "GET", _PHOTO_REQUESTS.item_path(found[ref]), timeout=timeout
                 )
                 items.append(one.data)
             return attrs.evolve(one, data=items, body={"data": items})
 
-        response = await self._session.request(
+        response = await self._session.for_call(max_retries).request(
             "POST",
             path,
             json={"requests": sent},
@@ -333,12 +367,15 @@ class PhotoRequests:
         except ValueError as exc:
             raise invalid_response(response, str(exc), method="POST", path=path) from exc
 
-    async def get(self, id_or_code: str, *, timeout: float | None = None) -> PhotoRequest:
+    async def get(
+        self, id_or_code: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> PhotoRequest:
         """Fetch one photo request by its id (``pr_...``) or its unique code.
 
         Args:
             id_or_code: The id or the unique code.
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The photo request.
@@ -350,17 +387,18 @@ class PhotoRequests:
             APIConnectionError: The call could not be completed.
         """
         return await _PHOTO_REQUESTS.get(
-            self._session, id_or_code, timeout=timeout, id_name="id_or_code"
+            self._session.for_call(max_retries), id_or_code, timeout=timeout, id_name="id_or_code"
         )
 
     async def cancel(
-        self, photo_request_id: str, *, timeout: float | None = None
+        self, photo_request_id: str, *, timeout: float | None = None, max_retries: int | None = None
     ) -> PhotoRequest | None:
         """Cancel a photo request (``DELETE /photo-requests/{id}``).
 
         Args:
             photo_request_id: The id (``pr_...``).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The photo request as the API answers it (status ``cancelled``), or ``None``
@@ -375,17 +413,18 @@ class PhotoRequests:
         """
         path = _PHOTO_REQUESTS.item_path(photo_request_id)
         return await request_model_or_none(
-            self._session, "DELETE", path, PhotoRequest, timeout=timeout
+            self._session.for_call(max_retries), "DELETE", path, PhotoRequest, timeout=timeout
         )
 
     async def submissions(
-        self, photo_request_id: str, *, timeout: float | None = None
+        self, photo_request_id: str, *, timeout: float | None = None, max_retries: int | None = None
     ) -> builtins.list[Submission]:
         """Every photo uploaded to a photo request (all pages, if the API pages them).
 
         Args:
             photo_request_id: The id (``pr_...``).
             timeout: Seconds for each call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The submissions.
@@ -396,10 +435,12 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        return await _PHOTO_REQUESTS.submissions(self._session, photo_request_id, timeout=timeout)
+        return await _PHOTO_REQUESTS.submissions(
+            self._session.for_call(max_retries), photo_request_id, timeout=timeout
+        )
 
     async def download_urls(
-        self, photo_request_id: str, *, timeout: float | None = None
+        self, photo_request_id: str, *, timeout: float | None = None, max_retries: int | None = None
     ) -> DownloadURLs:
         """Signed download URLs for every photo of a photo request.
 
@@ -409,6 +450,7 @@ class PhotoRequests:
         Args:
             photo_request_id: The id (``pr_...``).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The URLs, with their expiry.
@@ -419,14 +461,19 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        return await _PHOTO_REQUESTS.download_urls(self._session, photo_request_id, timeout=timeout)
+        return await _PHOTO_REQUESTS.download_urls(
+            self._session.for_call(max_retries), photo_request_id, timeout=timeout
+        )
 
-    async def qrcode(self, photo_request_id: str, *, timeout: float | None = None) -> str:
+    async def qrcode(
+        self, photo_request_id: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> str:
         """The URL of a QR code image that opens the photo request (use it in ``<img>``).
 
         Args:
             photo_request_id: The id (``pr_...``).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The image URL.
@@ -437,7 +484,9 @@ class PhotoRequests:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        return await _PHOTO_REQUESTS.qrcode(self._session, photo_request_id, timeout=timeout)
+        return await _PHOTO_REQUESTS.qrcode(
+            self._session.for_call(max_retries), photo_request_id, timeout=timeout
+        )
 
 
 def _list_params(
@@ -452,3 +501,18 @@ def _list_params(
         "created_before": created_before,
         "per_page": per_page,
     }
+
+
+class PhotoRequestsWithRawResponse:
+    """``client.photo_requests.with_raw_response``: each method answers with a
+    :class:`~visiono_async.RawResponse` around what ``client.photo_requests``'s returns."""
+
+    def __init__(self, resource: PhotoRequests) -> None:
+        self.list_page = raw_response_wrapper(resource.list_page)
+        self.create = raw_response_wrapper(resource.create)
+        self.create_many = raw_response_wrapper(resource.create_many)
+        self.get = raw_response_wrapper(resource.get)
+        self.cancel = raw_response_wrapper(resource.cancel)
+        self.submissions = raw_response_wrapper(resource.submissions)
+        self.download_urls = raw_response_wrapper(resource.download_urls)
+        self.qrcode = raw_response_wrapper(resource.qrcode)

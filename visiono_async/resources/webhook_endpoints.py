@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._converter import invalid_response, structure_response
 from .._pagination import AsyncPaginator, Page
+from .._response import raw_response_wrapper
 from ..models import WebhookEndpoint, WebhookEventInfo, WebhookTestResult
 from ._common import Collection, request_model, string_list
 
 if TYPE_CHECKING:
     from .._session import APIResponse, Session
 
-__all__ = ["WebhookEndpoints"]
+__all__ = ["WebhookEndpoints", "WebhookEndpointsWithRawResponse"]
 
 _CLOCK_SKEW = timedelta(minutes=10)  # how far the API's clock may be behind ours
 _WEBHOOKS = Collection("/webhooks", WebhookEndpoint, id_name="webhook_id")
@@ -31,22 +32,43 @@ class WebhookEndpoints:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    @property
+    def with_raw_response(self) -> WebhookEndpointsWithRawResponse:
+        """The same methods, answering with a :class:`~visiono_async.RawResponse`.
+
+        ``raw = await client.webhooks.with_raw_response.get(...)``; ``raw.request_id``,
+        ``raw.headers`` and ``raw.status_code`` describe the answer, ``raw.parse()`` is
+        what the method returns."""
+        return WebhookEndpointsWithRawResponse(self)
+
     def list(
-        self, *, per_page: int | None = None, timeout: float | None = None
+        self,
+        *,
+        per_page: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> AsyncPaginator[WebhookEndpoint]:
         """Every webhook endpoint, fetched lazily page by page (secrets are not included).
 
         Args:
             per_page: The page size to ask for.
             timeout: Seconds for each page's call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             An async iterable of ``WebhookEndpoint``; nothing is sent until it is iterated.
         """
-        return _WEBHOOKS.list(self._session, {"per_page": per_page}, timeout=timeout)
+        return _WEBHOOKS.list(
+            self._session.for_call(max_retries), {"per_page": per_page}, timeout=timeout
+        )
 
     async def list_page(
-        self, *, page: int = 1, per_page: int | None = None, timeout: float | None = None
+        self,
+        *,
+        page: int = 1,
+        per_page: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
     ) -> Page[WebhookEndpoint]:
         """One page of webhook endpoints.
 
@@ -54,6 +76,7 @@ class WebhookEndpoints:
             page: The page number, from 1.
             per_page: The page size to ask for.
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The page, with its items and pagination details.
@@ -63,7 +86,9 @@ class WebhookEndpoints:
             APIConnectionError: The call could not be completed.
         """
         params = {"per_page": per_page}
-        return await _WEBHOOKS.list_page(self._session, page, params, timeout=timeout)
+        return await _WEBHOOKS.list_page(
+            self._session.for_call(max_retries), page, params, timeout=timeout
+        )
 
     async def create(
         self,
@@ -73,6 +98,7 @@ class WebhookEndpoints:
         description: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
+        max_retries: int | None = None,
         **extra: Any,
     ) -> WebhookEndpoint:
         """Create a webhook endpoint. Store the returned ``secret``: it is shown only once.
@@ -90,6 +116,7 @@ class WebhookEndpoints:
                 created once more. Either way exactly one endpoint is left, with the secret
                 returned here.
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
             **extra: Further body fields, sent as given (for API options newer than the SDK).
 
         Returns:
@@ -117,12 +144,14 @@ class WebhookEndpoints:
             )
 
         async def recover() -> APIResponse | None:
-            orphan = await _WEBHOOKS.find(self._session, made_by_this_call, timeout=timeout)
+            orphan = await _WEBHOOKS.find(
+                self._session.for_call(max_retries), made_by_this_call, timeout=timeout
+            )
             if orphan is None:
                 return None  # nothing was made: the create is sent again as it was
-            await _WEBHOOKS.delete(self._session, orphan.id, timeout=timeout)
+            await _WEBHOOKS.delete(self._session.for_call(max_retries), orphan.id, timeout=timeout)
             body = {**{k: v for k, v in fields.items() if v is not None}, **extra}
-            return await self._session.request(
+            return await self._session.for_call(max_retries).request(
                 "POST",
                 _WEBHOOKS.path,
                 json=body,
@@ -132,7 +161,7 @@ class WebhookEndpoints:
             )
 
         return await _WEBHOOKS.create(
-            self._session,
+            self._session.for_call(max_retries),
             fields,
             extra,
             idempotency_key=idempotency_key or f"vsdk_{uuid.uuid4().hex}",
@@ -140,12 +169,15 @@ class WebhookEndpoints:
             recover=recover,
         )
 
-    async def get(self, webhook_id: str, *, timeout: float | None = None) -> WebhookEndpoint:
+    async def get(
+        self, webhook_id: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> WebhookEndpoint:
         """Fetch one webhook endpoint (without its secret).
 
         Args:
             webhook_id: The id (``wh_...``).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The endpoint.
@@ -156,16 +188,22 @@ class WebhookEndpoints:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        return await _WEBHOOKS.get(self._session, webhook_id, timeout=timeout)
+        return await _WEBHOOKS.get(self._session.for_call(max_retries), webhook_id, timeout=timeout)
 
     async def update(
-        self, webhook_id: str, *, timeout: float | None = None, **fields: Any
+        self,
+        webhook_id: str,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        **fields: Any,
     ) -> WebhookEndpoint:
         """Change some fields of a webhook endpoint (``PATCH``); exactly ``fields`` are sent.
 
         Args:
             webhook_id: The id (``wh_...``).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
             **fields: The fields to set (``url=...``, ``events=[...]``, ``is_active=False``,
                 ``description=...``); None is sent as JSON null.
 
@@ -183,15 +221,18 @@ class WebhookEndpoints:
         if "events" in fields and fields["events"] is not None:
             fields["events"] = string_list(fields["events"], name="events")
         return await _WEBHOOKS.update(
-            self._session, webhook_id, fields, method="PATCH", timeout=timeout
+            self._session.for_call(max_retries), webhook_id, fields, method="PATCH", timeout=timeout
         )
 
-    async def delete(self, webhook_id: str, *, timeout: float | None = None) -> None:
+    async def delete(
+        self, webhook_id: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> None:
         """Delete a webhook endpoint; no more events are delivered to it.
 
         Args:
             webhook_id: The id (``wh_...``).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Raises:
             ValueError: ``webhook_id`` cannot be an id (nothing is sent).
@@ -199,14 +240,17 @@ class WebhookEndpoints:
             APIError: The API refused the call for another reason.
             APIConnectionError: The call could not be completed.
         """
-        await _WEBHOOKS.delete(self._session, webhook_id, timeout=timeout)
+        await _WEBHOOKS.delete(self._session.for_call(max_retries), webhook_id, timeout=timeout)
 
-    async def test(self, webhook_id: str, *, timeout: float | None = None) -> WebhookTestResult:
+    async def test(
+        self, webhook_id: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> WebhookTestResult:
         """Send a test event to a webhook endpoint now.
 
         Args:
             webhook_id: The id (``wh_...``).
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             Whether it was delivered, the endpoint's status code and the delivery id.
@@ -218,9 +262,13 @@ class WebhookEndpoints:
             APIConnectionError: The call could not be completed.
         """
         path = _WEBHOOKS.item_path(webhook_id, "/test")
-        return await request_model(self._session, "POST", path, WebhookTestResult, timeout=timeout)
+        return await request_model(
+            self._session.for_call(max_retries), "POST", path, WebhookTestResult, timeout=timeout
+        )
 
-    async def events(self, *, timeout: float | None = None) -> builtins.list[WebhookEventInfo]:
+    async def events(
+        self, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> builtins.list[WebhookEventInfo]:
         """The events an endpoint can subscribe to, with their descriptions when given.
 
         Visiono does not document this answer's shape; each of these is understood: a list
@@ -229,6 +277,7 @@ class WebhookEndpoints:
 
         Args:
             timeout: Seconds for the call; the client's default when None.
+            max_retries: Retries of a failed call, for this call only; the client's when None.
 
         Returns:
             The events, in the order the API lists them.
@@ -239,7 +288,7 @@ class WebhookEndpoints:
             APIConnectionError: The call could not be completed.
         """
         path = f"{_WEBHOOKS.path}/events"
-        response = await self._session.request("GET", path, timeout=timeout)
+        response = await self._session.for_call(max_retries).request("GET", path, timeout=timeout)
         entries = _event_entries(response.data)
         if entries is None:
             raise invalid_response(
@@ -286,3 +335,17 @@ def _shape(value: Any) -> str:
         kinds = sorted({type(item).__name__ for item in value})
         return f"a list of {', '.join(kinds) or 'nothing'}"
     return type(value).__name__
+
+
+class WebhookEndpointsWithRawResponse:
+    """``client.webhooks.with_raw_response``: each method answers with a
+    :class:`~visiono_async.RawResponse` around what ``client.webhooks``'s returns."""
+
+    def __init__(self, resource: WebhookEndpoints) -> None:
+        self.list_page = raw_response_wrapper(resource.list_page)
+        self.create = raw_response_wrapper(resource.create)
+        self.get = raw_response_wrapper(resource.get)
+        self.update = raw_response_wrapper(resource.update)
+        self.delete = raw_response_wrapper(resource.delete)
+        self.test = raw_response_wrapper(resource.test)
+        self.events = raw_response_wrapper(resource.events)

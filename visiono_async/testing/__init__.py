@@ -12,17 +12,21 @@
 
 from __future__ import annotations
 
+import typing
+
 from ._clock import EmulatorClock as EmulatorClock
 from ._emulator import VisionoEmulator as VisionoEmulator
 from ._emulator import serve as serve
 from ._faults import FaultInjector as FaultInjector
 from ._jpeg import sample_jpeg as sample_jpeg
-from ._nginx import NginxStorage as NginxStorage
-from ._nginx import NginxStorageError as NginxStorageError
 from ._recording import RecordedRequest as RecordedRequest
 from ._storage import PhotoStorage as PhotoStorage
 from ._webhooks import Delivery as Delivery
 from ._webhooks import DeliveryAttempt as DeliveryAttempt
+
+if typing.TYPE_CHECKING:
+    from ._nginx import NginxStorage as NginxStorage
+    from ._nginx import NginxStorageError as NginxStorageError
 
 __all__ = [
     "Delivery",
@@ -37,3 +41,15 @@ __all__ = [
     "sample_jpeg",
     "serve",
 ]
+
+_LAZY = frozenset({"NginxStorage", "NginxStorageError"})
+
+
+def __getattr__(name: str) -> typing.Any:
+    # The nginx storage is POSIX-minded (it starts nginx, may drop privileges): loaded on
+    # first use, so that the emulator imports where nginx does not run (Windows).
+    if name in _LAZY:
+        from . import _nginx
+
+        return getattr(_nginx, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

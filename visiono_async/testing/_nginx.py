@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import grp
 import hashlib
 import math
 import os
-import pwd
 import re
 import secrets
 import shutil
@@ -529,6 +527,9 @@ class NginxStorage:
         user = ""
         if os.geteuid() == 0:
             # A root master would run its workers as nobody, who cannot read a 0700 temp dir.
+            import grp  # POSIX only, like running nginx as root: imported here, not at the top
+            import pwd
+
             user = (
                 f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
             )

@@ -11,6 +11,8 @@ Frameworks: :mod:`visiono_async.integrations.fastapi` and
 
 from __future__ import annotations
 
+import typing
+
 from .._exceptions import InvalidSignatureError as InvalidSignatureError
 from .._exceptions import StaleWebhookError as StaleWebhookError
 from ._construct import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
@@ -50,6 +52,9 @@ from .stores import MemoryEventStore as MemoryEventStore
 from .stores import SQLiteEventStore as SQLiteEventStore
 from .stores import StoredEvent as StoredEvent
 
+if typing.TYPE_CHECKING:
+    from .stores import RedisEventStore as RedisEventStore
+
 __all__ = [
     "AddResult",
     "DEFAULT_MAX_BODY_SIZE",
@@ -71,6 +76,7 @@ __all__ = [
     "PhotoRequestSubmitted",
     "PhotoSubmissionCreated",
     "Reception",
+    "RedisEventStore",
     "SIGNATURE_HEADER",
     "SQLiteEventStore",
     "StaleWebhookError",
@@ -90,3 +96,13 @@ __all__ = [
     "verify_workflow_redirect",
     "workflow_link",
 ]
+
+
+def __getattr__(name: str) -> typing.Any:
+    # RedisEventStore needs the redis extra: imported on first use, with a clear error
+    # (MissingExtraError, an ImportError) when the extra is not installed.
+    if name == "RedisEventStore":
+        from .stores import RedisEventStore
+
+        return RedisEventStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

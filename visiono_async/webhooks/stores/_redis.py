@@ -15,8 +15,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import anyio
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
+
+from ..._extras import require_extra
+
+with require_extra("redis", "RedisEventStore"):
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
 
 from .._events import WebhookEvent, parse_event
 from ._base import (
