@@ -52,7 +52,7 @@ class TestPlainProgress:
             progress(event)
         progress.close()
         lines = out.getvalue().splitlines()
-        assert "2/2 files (1 new, 0 skipped, 1 failed)" in lines[-1]
+        assert "2/2 files: 1 new, 0 skipped, 1 failed; 1.0 KiB at " in lines[-1]
 
 
 class TestRichProgress:

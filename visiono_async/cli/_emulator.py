@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import anyio
@@ -87,8 +88,19 @@ async def run(args: argparse.Namespace) -> int:
         print(f"  export VISIONO_API_KEY={key}   # a test key, valid only on this emulator")
         print("Press Ctrl-C to stop.")
         sys.stdout.flush()
-        await anyio.sleep_forever()
+        await _until_terminated()
     finally:
         with anyio.CancelScope(shield=True):
             await emu.aclose()
     return 0
+
+
+async def _until_terminated() -> None:
+    """Return on SIGTERM or SIGHUP (``kill``, a closed terminal), so that the emulator
+    stops the way Ctrl-C stops it: nginx ended and its temporary folder removed. Ctrl-C
+    itself arrives as a cancellation."""
+    if sys.platform == "win32":  # pragma: no cover - no such signals to receive there
+        await anyio.sleep_forever()
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+        async for _ in signals:
+            return
