@@ -94,14 +94,12 @@ class RunDisplay:
 
             archived = event.files_done + event.files_skipped
             remaining = max(event.files_total - event.files_handled, 0)
-            more = "+" if event.listing else ""
             lines.append(
                 f"{archived} archived ({event.files_done} new, {event.files_skipped} already"
                 f" there, {format_size(event.bytes_done)}), {event.files_failed} failed,"
-                f" {remaining}{more} remaining"
+                f" {remaining} remaining"
+                + (" among those listed; the listing had not finished" if event.listing else "")
             )
-            if event.listing:
-                lines.append("the listing had not finished: more files may remain")
         lines.append(f"files in {dest}")
         if resume is not None:
             lines.append(f"to resume (only what is missing is fetched): {resume}")

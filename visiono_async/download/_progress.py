@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
 import attrs
 
@@ -147,14 +147,18 @@ class RichProgress:
 
         self._progress = Progress(
             TextColumn("[bold]archiving"),
-            BarColumn(),
+            BarColumn(bar_width=30),
             TextColumn("{task.fields[files]}"),
-            _bytes_column(),
+            # The report's units and its rate (the average so far), not rich's decimal ones.
+            TextColumn("[progress.download]{task.fields[volume]}"),
             TimeRemainingColumn(),
             console=Console(file=stream if stream is not None else sys.stderr),
         )
-        self._task = self._progress.add_task("archive", total=None, files="0/0+ files (listing...)")
+        self._task = self._progress.add_task(
+            "archive", total=None, files="0/0+ files (listing...)", volume=""
+        )
         self._last = 0.0
+        self._started = time.monotonic()
         self._progress.start()
 
     def __call__(self, event: ProgressEvent) -> None:
@@ -170,13 +174,21 @@ class RichProgress:
         files = _files_text(event)
         if event.files_failed:
             files += f" ({event.files_failed} failed)"
+        rate = event.bytes_done / max(now - self._started, 1e-9)
+        if event.kind == "finished":
+            total: int | None = event.bytes_done  # sizes are estimates: end on a full bar
+        elif event.listing:
+            # Unknown while listing: a pulsing bar and no ETA rather than a bar that
+            # jumps back each time a batch arrives.
+            total = None
+        else:
+            total = max(event.bytes_total, event.bytes_done) or None
         self._progress.update(
             self._task,
             completed=event.bytes_done,
-            # Unknown while listing: a pulsing bar and no ETA rather than a bar that
-            # jumps back each time a batch arrives.
-            total=None if event.listing else (event.bytes_total or None),
+            total=total,
             files=files,
+            volume=f"{format_size(event.bytes_done)} at {format_size(rate)}/s",
         )
 
     def note(self, text: str) -> None:
@@ -186,23 +198,6 @@ class RichProgress:
     def close(self) -> None:
         """Stop the live display."""
         self._progress.stop()
-
-
-def _bytes_column() -> Any:
-    """A rich column: ``38.2 MiB at 25.3 MiB/s``, the report's units, not rich's decimal ones.
-
-    Built on first use: rich is imported only when a bar is shown.
-    """
-    from rich.progress import ProgressColumn, Task
-    from rich.text import Text
-
-    class BytesColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            rate = f" at {format_size(speed)}/s" if speed else ""
-            return Text(f"{format_size(task.completed)}{rate}", style="progress.download")
-
-    return BytesColumn()
 
 
 def terminal_progress(stream: IO[str] | None = None) -> PlainProgress | RichProgress:
