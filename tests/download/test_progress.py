@@ -137,3 +137,12 @@ class TestOneUnitSystem:
         bar.close()
         assert "waiting 42 s for the API rate limit\n" == plain.getvalue()
         assert "waiting 42 s for the API rate limit" in fancy.getvalue()
+
+    def test_the_bar_shows_the_latest_count_when_events_stop(self) -> None:
+        """Files done in a burst, then a long wait: the bar shows them all, not the first."""
+        out = io.StringIO()
+        progress = RichProgress(out)
+        for n in range(1, 7):
+            progress(ProgressEvent("file_done", files_total=6, files_done=n, listing=True))
+        progress.close()
+        assert "6/6+ files (listing...)" in out.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Literal
 
 import attrs
@@ -75,7 +75,6 @@ ProgressCallback = Callable[[ProgressEvent], None]
 """Called synchronously on the event loop: keep it quick."""
 
 _ROUTINE = frozenset({"bytes", "file_done", "file_skipped"})
-_RICH_INTERVAL = 0.05
 
 
 def _files_text(event: ProgressEvent) -> str:
@@ -142,10 +141,21 @@ class RichProgress:
     """
 
     def __init__(self, stream: IO[str] | None = None) -> None:
-        from rich.console import Console
+        from rich.console import Console, RenderableType
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(
+        owner = self
+        self._latest: ProgressEvent | None = None
+        self._applied: ProgressEvent | None = None
+        self._started = time.monotonic()
+
+        class _Progress(Progress):
+            def get_renderables(self) -> Iterable[RenderableType]:
+                # Called by the refresh thread before each redraw (ten a second).
+                owner._apply_latest()
+                yield from super().get_renderables()
+
+        self._progress = _Progress(
             TextColumn("[bold]archiving"),
             BarColumn(bar_width=30),
             TextColumn("{task.fields[files]}"),
@@ -157,24 +167,28 @@ class RichProgress:
         self._task = self._progress.add_task(
             "archive", total=None, files="0/0+ files (listing...)", volume=""
         )
-        self._last = 0.0
-        self._started = time.monotonic()
         self._progress.start()
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == "file_started":
             return
-        # The bar redraws ten times a second: updating it on every event of a run over
-        # thousands of small files spends the event loop's time (a few µs a call, three
-        # calls a file) on values nobody sees. The last state always shows ("finished").
-        now = time.monotonic()
-        if event.kind in _ROUTINE and now - self._last < _RICH_INTERVAL:
+        # Routine events only replace the latest state, which the next redraw shows:
+        # updating the bar on every event of a run over thousands of small files spends
+        # the event loop's time on values nobody sees, and a throttle that drops events
+        # leaves a stale count on screen while the run waits (2/6 files with 6 on disk).
+        self._latest = event
+        if event.kind not in _ROUTINE:
+            self._apply_latest()
+
+    def _apply_latest(self) -> None:
+        event = self._latest
+        if event is None or event is self._applied:
             return
-        self._last = now
+        self._applied = event
         files = _files_text(event)
         if event.files_failed:
             files += f" ({event.files_failed} failed)"
-        rate = event.bytes_done / max(now - self._started, 1e-9)
+        rate = event.bytes_done / max(time.monotonic() - self._started, 1e-9)
         if event.kind == "finished":
             total: int | None = event.bytes_done  # sizes are estimates: end on a full bar
         elif event.listing:
