@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ from tests.conftest import require_binary
 from tests.testing.helpers import Receiver
 from visiono_async import VisionoClient, __version__
 from visiono_async.cli import build_parser
+from visiono_async.download import read_manifest
 from visiono_async.testing import sample_jpeg
 
 
@@ -309,3 +311,27 @@ class TestEmulatorAsATool:
                 code = await proc.wait()
         assert 0 == code
         assert [] == list(scratch.iterdir())
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+class TestReadme:
+    def test_the_client_signature_lists_every_parameter(self) -> None:
+        """The README's ``VisionoClient(...)`` line names each parameter with its default."""
+        text = README.read_text()
+        line = next(ln for ln in text.splitlines() if ln.startswith("`VisionoClient(api_key=None"))
+        for name, param in inspect.signature(VisionoClient.__init__).parameters.items():
+            if name == "self":
+                continue
+            default = "RateLimit()" if name == "rate_limit" else repr(param.default)
+            assert f"{name}={default}" in line, name
+
+    def test_read_manifest_is_awaited_and_its_module_named(self) -> None:
+        """Every mention of ``read_manifest(`` is awaited, and its module is named."""
+        text = README.read_text()
+        calls = re.findall(r"(\S*)\s*read_manifest\(", text)
+        assert calls
+        assert all(before.endswith("await") for before in calls), calls
+        assert "`visiono_async.download`" in text
+        assert inspect.iscoroutinefunction(read_manifest)
