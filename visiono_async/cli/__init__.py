@@ -8,7 +8,6 @@ import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TextIO
 
 import anyio
 
@@ -63,17 +62,16 @@ def _backend_options() -> dict[str, object]:
     return {"use_uvloop": True}
 
 
-class _CurrentStderr(logging.StreamHandler[TextIO]):
+class _CurrentStderr(logging.Handler):
     """Writes to whatever ``sys.stderr`` is at the time, so a live progress bar that
     redirects it prints log lines above the bar instead of through it."""
 
-    @property
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: TextIO) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(verbosity: int) -> None:
