@@ -413,6 +413,7 @@ class TestInterrupt:
         assert 2 <= int(wait.group(1)) <= 60
         assert 130 == code, err.text
         assert "Traceback" not in err.text
+        assert "interrupted" not in err.text.splitlines()  # said once, in the report
         lines = out.text.splitlines()
         assert "interrupted (Ctrl-C): the files archived so far are kept and recorded" in lines
         assert any(

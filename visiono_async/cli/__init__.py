@@ -96,6 +96,7 @@ def configure_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (130 after Ctrl-C)."""
+    args: argparse.Namespace | None = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(args.verbose + args.verbose_after)
         code: int = anyio.run(args.func, args, backend_options=_backend_options())
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _interrupted(args)
         return 130
     except asyncio.CancelledError:
         # Python 3.10: the runner's Ctrl-C handler cancels the main task, and without
@@ -111,6 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # holds the main task, so a cancellation escaping here is Ctrl-C.
         if sys.version_info >= (3, 11):
             raise
-        print("interrupted", file=sys.stderr)
+        _interrupted(args)
         return 130
     return code
+
+
+def _interrupted(args: argparse.Namespace | None) -> None:
+    # A command that printed its own partial report has said it already.
+    if not getattr(args, "interrupt_reported", False):
+        print("interrupted", file=sys.stderr)

@@ -160,6 +160,7 @@ async def run_archive(args: argparse.Namespace) -> int:
         # Ctrl-C: archive() has recorded every finished file in the manifest by now.
         display.close()
         print(display.interrupted(dest, resume_command(getattr(args, "argv", sys.argv[1:]))))
+        args.interrupt_reported = True
         raise
     except BaseException:
         display.close()

@@ -162,6 +162,7 @@ async def run(args: argparse.Namespace) -> int:
             except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):
                 display.close()
                 _say(display.interrupted(str(dest), None))  # its emulator ends with it
+                args.interrupt_reported = True
                 raise
             display.close()
             _say("5. Report:")
