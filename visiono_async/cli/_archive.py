@@ -175,7 +175,7 @@ async def run_archive(args: argparse.Namespace) -> int:
 def check_input(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, found before any call; ``None`` when nothing."""
     from .._ids import validate_id
-    from ..download._paths import validate_template
+    from ..download import validate_template
 
     if args.concurrency < 1:
         return "--concurrency must be at least 1"

@@ -164,7 +164,8 @@ async def run(args: argparse.Namespace) -> int:
                 _say(display.interrupted(str(dest), None))  # its emulator ends with it
                 args.interrupt_reported = True
                 raise
-            display.close()
+            finally:
+                display.close()
             _say("5. Report:")
             for line in report.summary().splitlines():
                 _say(f"   {line}")
