@@ -228,7 +228,8 @@ class TestDemo:
 
     def test_demo_shows_a_bar_on_a_terminal(self, tmp_path: Path) -> None:
         """On a pseudo-terminal the default install draws a rich bar in binary units."""
-        pexpect = pytest.importorskip("pexpect")
+        import pexpect  # the test extra's; a missing one fails rather than skips
+
         child = pexpect.spawn(
             sys.executable,
             ["-m", "visiono_async", "demo", "--dest", str(tmp_path / "demo"), "--photos", "4"],
