@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ from tests.conftest import require_binary
 from tests.testing.helpers import Receiver
 from visiono_async import VisionoClient, __version__
 from visiono_async.cli import build_parser
+from visiono_async.download import read_manifest
 from visiono_async.testing import sample_jpeg
 
 
@@ -196,3 +198,141 @@ class TestDemo:
         assert 8 == len(photos)
         assert all(p.read_bytes().startswith(b"\xff\xd8\xff") for p in photos)
         assert all(dest.resolve() in p.resolve().parents for p in photos)
+
+    def test_demo_sizes_photos_like_phones_and_makes_one_call_per_request(
+        self, tmp_path: Path
+    ) -> None:
+        """``--photos 12``: 200 KiB to 4 MiB each, one ``download-urls`` call per request,
+        and plain progress lines of one shape (no terminal here)."""
+        dest = tmp_path / "demo"
+        result = run_cli("demo", "--dest", str(dest), "--photos", "12")
+        assert 0 == result.returncode, result.stderr
+        assert "Created 15 photo requests" in result.stdout
+        assert "   ... and 10 more" in result.stdout  # five listed, not fifteen
+        assert "photo requests now: 15 submitted" in result.stdout
+        assert "20 downloaded, 0 skipped, 0 failed" in result.stdout
+        assert re.search(r" 15 API calls$", result.stdout, re.MULTILINE), result.stdout
+        photos = [p for p in dest.rglob("*.jpg") if p.is_file()]
+        assert 20 == len(photos)
+        sizes = [p.stat().st_size for p in photos]
+        assert all(200 * 1024 <= size <= 4 * 1024 * 1024 for size in sizes), sizes
+        assert 1 < len(set(sizes))
+        shape = re.compile(
+            r"\d+/\d+\+? files( \(listing\.\.\.\))?: \d+ new, \d+ skipped, \d+ failed;"
+            r" \d+(\.\d)? (B|KiB|MiB|GiB) at \d+(\.\d)? (B|KiB|MiB|GiB)/s"
+        )
+        lines = result.stderr.splitlines()
+        assert lines
+        assert [] == [line for line in lines if not shape.fullmatch(line)]
+        assert "20/20 files: 20 new, 0 skipped, 0 failed; " in lines[-1]
+
+    def test_demo_shows_a_bar_on_a_terminal(self, tmp_path: Path) -> None:
+        """On a pseudo-terminal the default install draws a rich bar in binary units."""
+        import pexpect  # the test extra's; a missing one fails rather than skips
+
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "visiono_async", "demo", "--dest", str(tmp_path / "demo"), "--photos", "4"],
+            env=child_env(),
+            dimensions=(24, 120),
+            encoding="utf-8",
+            timeout=50,
+        )
+        child.expect(pexpect.EOF)
+        child.close()
+        screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)
+        assert 0 == child.exitstatus, screen
+        assert "archiving" in screen
+        assert "12/12 files" in screen
+        assert re.search(r"\d+\.\d MiB at \d+\.\d (MiB|GiB)/s", screen), screen
+        assert not re.search(r"\d (kB|MB|GB)\b", screen), screen
+        assert "12 downloaded, 0 skipped, 0 failed" in screen
+
+
+class TestEmulatorAsATool:
+    async def test_an_upload_without_content_type_is_typed_by_its_bytes(
+        self, tmp_path: Path
+    ) -> None:
+        """The README's curl lines: no ``Content-Type`` (or curl's form default) is read
+        from the bytes, recorded as ``image/jpeg`` and archived as ``.jpg``."""
+        curl = require_binary("curl")
+        photo = tmp_path / "photo.jpg"
+        photo.write_bytes(sample_jpeg(30_000, seed=9))
+        async with python_child("-m", "visiono_async", "emulator", "--port", "0") as proc:
+            base, key = await printed_base_url_and_key(proc)
+            root = base.removesuffix("/api/v1")
+            async with VisionoClient(api_key=key, base_url=base) as client:
+                pr = await client.photo_requests.create(
+                    instructions="curl",
+                    items=[{"instructions": "a"}, {"instructions": "b"}],
+                )
+                sl = await client.smart_links.create(
+                    name="curl", instructions="curl", items=[{"instructions": "a"}]
+                )
+                uploads = [
+                    # curl --data-binary without -H: application/x-www-form-urlencoded
+                    [curl, "-sf", "-X", "POST", "--data-binary", f"@{photo}",
+                     f"{root}/_emulator/photo-requests/{pr.id}/submissions"],
+                    # no body and no Content-Type at all
+                    [curl, "-sf", "-X", "POST", "-H", "Content-Type:",
+                     "--data-binary", f"@{photo}",
+                     f"{root}/_emulator/photo-requests/{pr.id}/submissions"],
+                    [curl, "-sf", "-X", "POST",
+                     f"{root}/_emulator/smart-links/{sl.id}/submissions?unique_value=AB-123"],
+                ]  # fmt: skip
+                for command in uploads:
+                    done = await anyio.run_process(command, check=False)
+                    assert 0 == done.returncode, done.stderr
+                urls = await client.photo_requests.download_urls(pr.id)
+                link_urls = await client.smart_links.download_urls(sl.id)
+                assert ["image/jpeg"] * 3 == [
+                    s.mime_type for s in [*urls.submissions, *link_urls.submissions]
+                ]
+                report = await client.archive(
+                    tmp_path / "out", photo_requests=[pr.id], smart_links=[sl.id]
+                )
+            proc.send_signal(signal.SIGINT)
+        assert 3 == report.downloaded
+        names = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        assert 3 == len([n for n in names if n.endswith(".jpg")]), names
+        assert not [n for n in names if n.endswith(".bin")]
+
+    async def test_sigterm_removes_the_nginx_folder(self, tmp_path: Path) -> None:
+        """``visiono emulator --storage nginx`` stopped by SIGTERM leaves no temp folder."""
+        require_binary("nginx")
+        scratch = tmp_path / "tmp"
+        scratch.mkdir()
+        env = child_env(TMPDIR=str(scratch))
+        args = ("-m", "visiono_async", "emulator", "--port", "0", "--storage", "nginx")
+        async with python_child(*args, env=env) as proc:
+            await printed_base_url_and_key(proc)
+            assert 1 == len(list(scratch.glob("visiono-nginx-*")))
+            proc.terminate()
+            with anyio.fail_after(30):
+                code = await proc.wait()
+        assert 0 == code
+        assert [] == list(scratch.iterdir())
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+class TestReadme:
+    def test_the_client_signature_lists_every_parameter(self) -> None:
+        """The README's ``VisionoClient(...)`` line names each parameter with its default."""
+        text = README.read_text()
+        line = next(ln for ln in text.splitlines() if ln.startswith("`VisionoClient(api_key=None"))
+        for name, param in inspect.signature(VisionoClient.__init__).parameters.items():
+            if name == "self":
+                continue
+            default = "RateLimit()" if name == "rate_limit" else repr(param.default)
+            assert f"{name}={default}" in line, name
+
+    def test_read_manifest_is_awaited_and_its_module_named(self) -> None:
+        """Every mention of ``read_manifest(`` is awaited, and its module is named."""
+        text = README.read_text()
+        calls = re.findall(r"(\S*)\s*read_manifest\(", text)
+        assert calls
+        assert all(before.endswith("await") for before in calls), calls
+        assert "`visiono_async.download`" in text
+        assert inspect.iscoroutinefunction(read_manifest)

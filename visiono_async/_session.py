@@ -548,6 +548,7 @@ class Session:
             method in _IDEMPOTENT_METHODS or idempotency_key is not None or recover is not None
         )
         attempt = 0
+        first_sent: float | None = None
         while True:
             await self._pace(method, path)
             logger.debug(
@@ -556,6 +557,8 @@ class Session:
             )  # fmt: skip
             sent_at = datetime.now(timezone.utc)
             started = anyio.current_time()
+            if first_sent is None:
+                first_sent = started
             self._calls.value += 1
             try:
                 async with self.http.request(
@@ -575,11 +578,11 @@ class Session:
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 error, sent = _connection_error(exc, method, path, self.proxy, self._api_origin)
                 retryable = (safe_to_resend or not sent) and _transient(exc)
-                elapsed = anyio.current_time() - started
                 if not retryable or attempt >= policy.max_retries:
+                    # The time of every attempt and wait together, not of the last one.
                     logger.warning(
-                        "%s %s failed after %d attempt(s), %.3fs: %s",
-                        method, path, attempt + 1, elapsed, error,
+                        "%s %s failed after %d attempt(s) in %.3fs: %s",
+                        method, path, attempt + 1, anyio.current_time() - first_sent, error,
                     )  # fmt: skip
                     raise error from exc
                 if recover is not None and sent:

@@ -528,7 +528,7 @@ class TestAPIErrors:
     async def test_unknown_photo_request_is_reported_and_the_rest_archived(
         self, client: Any, emulator: Any, dest: Path
     ) -> None:
-        """A photo request the API does not know fails as a batch; others go on."""
+        """A photo request the API does not know is one ``not_found`` line; others go on."""
         seeded = await seed(client, emulator, 2)
 
         report = await archive(
@@ -536,10 +536,10 @@ class TestAPIErrors:
         )
 
         assert 2 == report.downloaded
-        assert [("pr_doesnotexist", "batch_failed")] == [
+        assert [("pr_doesnotexist", "not_found")] == [
             (f.submission_id, f.reason) for f in report.failed
         ]
-        assert "404" in report.failed[0].message
+        assert "photo request pr_doesnotexist: not found" == report.failed[0].message
 
     async def test_rejected_key_raises_itself(
         self, client: Any, emulator: Any, api_key: str, dest: Path

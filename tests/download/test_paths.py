@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visiono_async.download import DEFAULT_TEMPLATE, render_path, sanitize_component
+from visiono_async.download import (
+    DEFAULT_TEMPLATE,
+    TEMPLATE_FIELDS,
+    render_path,
+    sanitize_component,
+    validate_template,
+)
 from visiono_async.download._paths import (
     MAX_COMPONENT_BYTES,
     extension_for,
@@ -195,3 +201,23 @@ class TestExtension:
     def test_extension_for(self, mime: str | None, url: str | None, expected: str) -> None:
         """From the MIME type first, then the URL's path."""
         assert expected == extension_for(mime, url)
+
+
+class TestValidateTemplate:
+    def test_the_default_and_every_documented_field_pass(self) -> None:
+        """Every field archive() fills for Visiono photos is accepted."""
+        validate_template(DEFAULT_TEMPLATE)
+        validate_template("/".join("{" + name + "}" for name in TEMPLATE_FIELDS))
+
+    def test_unknown_fields_are_named_with_the_valid_ones(self) -> None:
+        """The message names what is wrong and what would be right."""
+        with pytest.raises(
+            ValueError, match=r"unknown naming template fields \{b\}, \{c\}"
+        ) as info:
+            validate_template("{a}/{c}{b}", fields=("a",))
+        assert str(info.value).endswith("valid fields: {a}")
+
+    def test_a_malformed_template_is_refused_too(self) -> None:
+        """Unbalanced braces fail as before, through the same function."""
+        with pytest.raises(ValueError, match="invalid naming template"):
+            validate_template("{photo_request_id")

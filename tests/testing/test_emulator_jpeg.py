@@ -1,4 +1,4 @@
-"""sample_jpeg: exact sizes, JPEG markers, determinism."""
+"""sample_jpeg: exact sizes, JPEG markers, determinism; the type of an uploaded photo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from visiono_async.testing import sample_jpeg
+from visiono_async.testing._jpeg import iter_sample_jpeg, tiny_png, upload_type
 
 SOI_APP0 = b"\xff\xd8\xff\xe0"
 
@@ -51,3 +52,34 @@ class TestSampleJpeg:
         assert 0xC0 in markers
         assert markers.count(0xC4) == 2
         assert image[position + 1] == 0xDA
+
+
+class TestPieces:
+    @pytest.mark.parametrize("size", [22, 25, 199, 200, 203, 65_539, 65_540, 200_001])
+    def test_pieces_join_to_sample_jpeg(self, size: int) -> None:
+        """``iter_sample_jpeg`` yields the very bytes of ``sample_jpeg``, in bounded pieces."""
+        pieces = list(iter_sample_jpeg(size, seed=5))
+        assert sample_jpeg(size, seed=5) == b"".join(pieces)
+        assert max(len(p) for p in pieces) <= 64 * 1024 + 4
+
+
+class TestUploadType:
+    @pytest.mark.parametrize(
+        ("declared", "content", "expected"),
+        [
+            (None, sample_jpeg(500), "image/jpeg"),
+            ("application/x-www-form-urlencoded", sample_jpeg(500), "image/jpeg"),
+            ("application/octet-stream", tiny_png(), "image/png"),
+            ("", b"GIF89a" + b"\0" * 10, "image/gif"),
+            (None, b"RIFF\0\0\0\0WEBPVP8 ", "image/webp"),
+            (None, b"\0\0\0\x18ftypheic\0\0", "image/heic"),
+            (None, b"plain bytes", "application/octet-stream"),
+            (None, b"", "image/jpeg"),  # no bytes: the emulator generates a JPEG
+            ("image/png; charset=x", sample_jpeg(500), "image/png"),  # a declared type wins
+        ],
+        ids=["none", "curl-default", "octet-stream", "empty-header", "webp", "heic",
+             "unknown", "no-body", "declared"],
+    )  # fmt: skip
+    def test_the_recorded_type(self, declared: str | None, content: bytes, expected: str) -> None:
+        """A telling Content-Type is kept; one that says nothing gives way to the bytes."""
+        assert expected == upload_type(declared, content)

@@ -252,3 +252,73 @@ class TestCustomTtl:
             "request_id": reply.headers["X-Request-Id"],
         }
         assert resp.status == 403
+
+
+class TestGeneratedPhotos:
+    """A photo uploaded without bytes is kept as a recipe and made as it is served."""
+
+    SIZE = 300_000  # several pieces of the generator
+    # The store seeds a generated photo with its submission's sequence number: the first
+    # submission of the test's own emulator is seed 0.
+    EXPECTED = sample_jpeg(SIZE, seed=0)
+
+    async def generated_url(self, api: Api, emu: VisionoEmulator) -> str:
+        pr = await api.create()
+        sub = await emu.simulate_submission(pr["id"], size=self.SIZE)
+        reply = await api.get(f"/photo-requests/{pr['id']}/download-urls")
+        entry = reply.data["submissions"][0]
+        assert sub["id"] == entry["id"]
+        url: str = entry["download_url"]
+        return url
+
+    async def test_the_whole_body_is_sample_jpeg(
+        self, api: Api, emu: VisionoEmulator, http: aiohttp.ClientSession
+    ) -> None:
+        """The bytes served equal ``sample_jpeg(size, seed)``; the length is announced."""
+        url = await self.generated_url(api, emu)
+        async with http.get(url) as resp:
+            body = await resp.read()
+        assert 200 == resp.status
+        assert self.EXPECTED == body
+        assert str(self.SIZE) == resp.headers["Content-Length"]
+        assert resp.headers["ETag"].startswith('"')
+
+    @pytest.mark.parametrize(
+        ("header", "first", "last"),
+        [("bytes=70000-140000", 70000, 140000), ("bytes=-10", 299990, 299999), ("bytes=0-0", 0, 0)],
+    )
+    async def test_ranges_cut_across_pieces(
+        self,
+        api: Api,
+        emu: VisionoEmulator,
+        http: aiohttp.ClientSession,
+        header: str,
+        first: int,
+        last: int,
+    ) -> None:
+        """A range that spans the generator's pieces is the same slice of the bytes."""
+        url = await self.generated_url(api, emu)
+        async with http.get(url, headers={"Range": header}) as resp:
+            body = await resp.read()
+        assert 206 == resp.status
+        assert self.EXPECTED[first : last + 1] == body
+
+    async def test_head_and_a_cut_body(
+        self, api: Api, emu: VisionoEmulator, http: aiohttp.ClientSession
+    ) -> None:
+        """HEAD sends no body; a ``cut_body`` fault stops after the bytes it names."""
+        url = await self.generated_url(api, emu)
+        async with http.head(url) as resp:
+            assert 200 == resp.status
+            assert b"" == await resp.read()
+        emu.faults.cut_body(100_000, path="/storage/")
+        chunks: list[bytes] = []
+        async with http.get(url) as resp:
+
+            async def drain() -> None:
+                async for chunk in resp.content.iter_any():
+                    chunks.append(chunk)
+
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await drain()
+        assert self.EXPECTED[:100_000] == b"".join(chunks)

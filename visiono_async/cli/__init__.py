@@ -16,22 +16,32 @@ from . import _demo, _emulator
 
 __all__ = ["build_parser", "main"]
 
+_VERBOSE_HELP = "show API calls: method, path, status, time (-vv: storage requests too)"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+    """The argument parser with every subcommand registered.
+
+    ``-v`` is accepted before and after the subcommand (``visiono -v archive DEST`` and
+    ``visiono archive DEST -v``); the counts add up.
+    """
     parser = argparse.ArgumentParser(
         prog="visiono",
         description="Visiono photo-collection API: bulk archiving, a local emulator and a demo.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log API calls (-vv for debug)"
-    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=_VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _demo.register(subparsers)
     _register_archive(subparsers)
     _emulator.register(subparsers)
+    for sub in subparsers.choices.values():
+        # A dest of its own: a subcommand's namespace is copied over the main one, so a
+        # shared dest would replace the count given before the subcommand.
+        sub.add_argument(
+            "-v", "--verbose", dest="verbose_after", action="count", default=0, help=_VERBOSE_HELP
+        )
     return parser
 
 
@@ -52,20 +62,49 @@ def _backend_options() -> dict[str, object]:
     return {"use_uvloop": True}
 
 
+class _CurrentStderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time, so a live progress bar that
+    redirects it prints log lines above the bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def configure_logging(verbosity: int) -> None:
+    """What the command logs: nothing without ``-v``; API calls with ``-v``; storage
+    requests and the emulator's own messages too with ``-vv``."""
+    package = logging.getLogger("visiono_async")
+    if verbosity <= 0:
+        # Errors reach the user as sentences and exit codes; without a handler of its own,
+        # Python's last-resort handler would print the library's warnings as stray lines.
+        package.addHandler(logging.NullHandler())
+        package.propagate = False
+        return
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    package.addHandler(handler)
+    package.setLevel(logging.DEBUG)
+    package.propagate = False
+    quiet_unless_vv = logging.DEBUG if verbosity > 1 else logging.WARNING
+    logging.getLogger("visiono_async.storage").setLevel(quiet_unless_vv)
+    logging.getLogger("visiono_async.testing").setLevel(quiet_unless_vv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(
-            level=logging.DEBUG if args.verbose > 1 else logging.INFO,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+    """Run the command line; returns the process exit code (130 after Ctrl-C)."""
+    args: argparse.Namespace | None = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for "how to resume"
+        configure_logging(args.verbose + args.verbose_after)
         code: int = anyio.run(args.func, args, backend_options=_backend_options())
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _interrupted(args)
         return 130
     except asyncio.CancelledError:
         # Python 3.10: the runner's Ctrl-C handler cancels the main task, and without
@@ -73,6 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # holds the main task, so a cancellation escaping here is Ctrl-C.
         if sys.version_info >= (3, 11):
             raise
-        print("interrupted", file=sys.stderr)
+        _interrupted(args)
         return 130
     return code
+
+
+def _interrupted(args: argparse.Namespace | None) -> None:
+    # A command that printed its own partial report has said it already.
+    if not getattr(args, "interrupt_reported", False):
+        print("interrupted", file=sys.stderr)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
-__all__ = ["register", "run_archive"]
+import anyio
+
+__all__ = ["check_input", "prefix_hint", "register", "run_archive"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -99,29 +104,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 async def run_archive(args: argparse.Namespace) -> int:
     """Run ``visiono archive``; returns 0 when every file was archived, 1 when some failed,
-    2 when the run could not proceed (bad key, unusable destination, ...)."""
-    from .. import VisionoClient
-    from .._exceptions import VisionoError
-    from ..download import (
-        ArchiveError,
-        ArchiveReport,
-        PlainProgress,
-        RichProgress,
-        archive,
-        terminal_progress,
-    )
-
-    if args.concurrency < 1:
-        print("error: --concurrency must be at least 1", file=sys.stderr)
+    2 when the run could not proceed (bad key, bad input, unusable destination, ...), 130
+    after Ctrl-C (with the partial report)."""
+    problem = check_input(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    progress: PlainProgress | RichProgress | None = None
+    from .. import VisionoClient
+    from .._exceptions import APIError, VisionoError
+    from ..download import ArchiveError, ArchiveReport, archive
+    from ._display import RunDisplay, resume_command
+
+    dest = await anyio.to_thread.run_sync(os.path.abspath, args.dest)
+    display = RunDisplay(show=not args.quiet)
     report: ArchiveReport | None = None
+    base_url = ""
     try:
         async with VisionoClient(api_key=args.api_key, base_url=args.base_url) as client:
-            progress = None if args.quiet else terminal_progress(sys.stderr)
+            base_url = client.config.base_url
+            client.add_wait_listener(display.note_wait)
             report = await archive(
                 client,
-                args.dest,
+                dest,
                 photo_requests=args.photo_requests,
                 smart_links=args.smart_links,
                 status=args.status,
@@ -134,27 +138,71 @@ async def run_archive(args: argparse.Namespace) -> int:
                 template=args.template,
                 sidecar=args.sidecar,
                 fsync=args.fsync,
-                on_progress=progress,
+                on_progress=display,
             )
     except ArchiveError as exc:
-        _close(progress)
+        display.close()
         print(f"error: {exc}", file=sys.stderr)
         if exc.report is not None:
             print(exc.report.summary())
         return 2
+    except APIError as exc:
+        display.close()
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.status_code == 404 and (hint := prefix_hint(base_url)):
+            print(hint, file=sys.stderr)
+        return 2
     except (VisionoError, ValueError) as exc:
-        _close(progress)
+        display.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except BaseException:
-        _close(progress)
+    except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):
+        # Ctrl-C: archive() has recorded every finished file in the manifest by now.
+        display.close()
+        print(display.interrupted(dest, resume_command(getattr(args, "argv", sys.argv[1:]))))
+        args.interrupt_reported = True
         raise
-    _close(progress)
+    except BaseException:
+        display.close()
+        raise
+    display.close()
     print(report.summary())
+    if any(f.reason == "not_found" for f in report.failed) and (hint := prefix_hint(base_url)):
+        print(hint, file=sys.stderr)
     return 0 if report.ok else 1
 
 
-def _close(progress: object) -> None:
-    close = getattr(progress, "close", None)
-    if close is not None:
-        close()
+def check_input(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, found before any call; ``None`` when nothing."""
+    from .._ids import validate_id
+    from ..download import validate_template
+
+    if args.concurrency < 1:
+        return "--concurrency must be at least 1"
+    for flag, ids in (("--photo-request", args.photo_requests), ("--smart-link", args.smart_links)):
+        for value in ids:
+            try:
+                validate_id(value, name=flag)
+            except ValueError as exc:
+                return f"{exc}: not a valid id"
+    try:
+        validate_template(args.template)
+    except ValueError as exc:
+        return f"--template: {exc}"
+    key = args.api_key if args.api_key is not None else os.environ.get("VISIONO_API_KEY")
+    if key is None or not key.strip():
+        return (
+            "no API key: set the VISIONO_API_KEY environment variable (or pass --api-key KEY,"
+            " which other users of this machine can see in the process list)"
+        )
+    return None
+
+
+def prefix_hint(base_url: str) -> str | None:
+    """A hint when a base URL that answered 404 has no API version prefix (``/api/v1``)."""
+    if not base_url:
+        return None
+    path = urlsplit(base_url).path.rstrip("/")
+    if re.search(r"/v\d+$", path):
+        return None
+    return f"hint: {base_url} has no API prefix; did you mean {base_url.rstrip('/')}/api/v1?"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+from collections.abc import AsyncIterator
 
 import anyio
 
@@ -61,34 +64,49 @@ async def run(args: argparse.Namespace) -> int:
     if args.webhook_time_factor <= 0:
         print("visiono emulator: --webhook-time-factor must be positive", file=sys.stderr)
         return 2
-    emu = VisionoEmulator(
-        storage=NginxStorage() if args.storage == "nginx" else None,
-        host=args.host,
-        port=args.port,
-        rate_limit_per_minute=args.rate_limit_per_minute,
-        rate_limit_per_hour=args.rate_limit_per_hour,
-        webhook_time_factor=args.webhook_time_factor,
-    )
-    try:
-        await emu.start()
-    except NginxStorageError as exc:
-        print(f"visiono emulator: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(
-            f"visiono emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-            file=sys.stderr,
+    # Installed first: SIGTERM or SIGHUP (kill, a closed terminal), even while nginx
+    # starts, stops the emulator the way Ctrl-C does, nginx ended and its folder removed.
+    with _termination_signals() as stop:
+        emu = VisionoEmulator(
+            storage=NginxStorage() if args.storage == "nginx" else None,
+            host=args.host,
+            port=args.port,
+            rate_limit_per_minute=args.rate_limit_per_minute,
+            rate_limit_per_hour=args.rate_limit_per_hour,
+            webhook_time_factor=args.webhook_time_factor,
         )
-        return 2
-    try:
-        key = emu.create_api_key(plan=args.plan)
-        print(f"Visiono emulator listening on {emu.root_url}")
-        print(f"  export VISIONO_BASE_URL={emu.base_url}")
-        print(f"  export VISIONO_API_KEY={key}   # a test key, valid only on this emulator")
-        print("Press Ctrl-C to stop.")
-        sys.stdout.flush()
-        await anyio.sleep_forever()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await emu.aclose()
-    return 0
+        try:
+            await emu.start()
+        except NginxStorageError as exc:
+            print(f"visiono emulator: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(
+                f"visiono emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            key = emu.create_api_key(plan=args.plan)
+            print(f"Visiono emulator listening on {emu.root_url}")
+            print(f"  export VISIONO_BASE_URL={emu.base_url}")
+            print(f"  export VISIONO_API_KEY={key}   # a test key, valid only on this emulator")
+            print("Press Ctrl-C to stop.")
+            sys.stdout.flush()
+            async for _ in stop:  # SIGTERM or SIGHUP; Ctrl-C arrives as a cancellation
+                break
+        finally:
+            with anyio.CancelScope(shield=True):
+                await emu.aclose()
+        return 0
+
+
+def _termination_signals() -> contextlib.AbstractContextManager[AsyncIterator[signal.Signals]]:
+    if sys.platform == "win32":  # pragma: no cover - no such signals to receive there
+        return contextlib.nullcontext(_never())
+    return anyio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP)
+
+
+async def _never() -> AsyncIterator[signal.Signals]:  # pragma: no cover - Windows
+    await anyio.sleep_forever()
+    yield signal.SIGTERM

@@ -16,8 +16,10 @@ from ._http import LeanTransport as LeanTransport
 from ._manifest import ManifestEntry as ManifestEntry
 from ._manifest import read_manifest as read_manifest
 from ._paths import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
+from ._paths import TEMPLATE_FIELDS as TEMPLATE_FIELDS
 from ._paths import render_path as render_path
 from ._paths import sanitize_component as sanitize_component
+from ._paths import validate_template as validate_template
 from ._pipeline import ArchiveClient as ArchiveClient
 from ._pipeline import ArchiveEvents as ArchiveEvents
 from ._pipeline import Variant as Variant
@@ -70,6 +72,7 @@ __all__ = [
     "StorageConnectionError",
     "StorageResponse",
     "StorageTransport",
+    "TEMPLATE_FIELDS",
     "TempFile",
     "TooManyRedirects",
     "UnsupportedEncoding",
@@ -82,4 +85,5 @@ __all__ = [
     "render_path",
     "sanitize_component",
     "terminal_progress",
+    "validate_template",
 ]

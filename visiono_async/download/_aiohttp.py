@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl as ssl_module
+import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from types import TracebackType
 
@@ -31,6 +32,7 @@ from ._transport import (
     check_url,
     decoder_for,
     encode_url,
+    log_answer,
     next_hop,
 )
 from ._via_proxy import aiohttp_proxy_error, aiohttp_proxy_options, refused
@@ -123,7 +125,9 @@ class AiohttpTransport:
         hop_headers = dict(headers or {})
         try:
             for _hop in range(self.max_redirects + 1):
+                started = time.monotonic()
                 resp = await self._send(url, hop_headers)
+                log_answer(url, resp.status, started)
                 location = _location(resp) if resp.status in REDIRECT_STATUSES else None
                 if location is None:
                     try:

@@ -66,6 +66,7 @@ from ._transport import (
     UnsupportedEncoding,
     check_url,
     decoder_for,
+    log_answer,
     next_hop,
 )
 from ._via_proxy import (
@@ -866,7 +867,9 @@ class _Exchange:
         url = self._url
         headers = self._headers
         for _hop in range(client.max_redirects + 1):
+            started = time.monotonic()
             conn, response = await client._exchange(url, headers)
+            log_answer(url, response.status, started)
             self._conn = conn
             location = conn.location() if response.status in REDIRECT_STATUSES else None
             if location is None:

@@ -14,11 +14,12 @@ import posixpath
 import re
 import string
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "DEFAULT_TEMPLATE",
     "MAX_COMPONENT_BYTES",
+    "TEMPLATE_FIELDS",
     "PathOutsideDestinationError",
     "extension_for",
     "is_inside",
@@ -26,10 +27,24 @@ __all__ = [
     "render_path",
     "sanitize_component",
     "template_fields",
+    "validate_template",
 ]
 
 DEFAULT_TEMPLATE = "{photo_request_id}/{item_id}_{submission_id}{ext}"
 """The default naming template: one folder per photo request (or smart link)."""
+
+TEMPLATE_FIELDS = (
+    "photo_request_id",
+    "smart_link_id",
+    "item_id",
+    "submission_id",
+    "unique_value",
+    "full_name",
+    "variant",
+    "id",
+    "ext",
+)
+"""The fields a naming template may use for Visiono photos, in the order docs list them."""
 
 MAX_COMPONENT_BYTES = 240
 """UTF-8 bytes per path component: below the usual 255, leaving room for a dedup suffix."""
@@ -185,6 +200,28 @@ def _parse_template(template: str) -> frozenset[str]:
             )
         names.add(name)
     return frozenset(names)
+
+
+def validate_template(template: str, fields: Sequence[str] = TEMPLATE_FIELDS) -> None:
+    """Refuse a naming template before anything is downloaded.
+
+    Args:
+        template: The naming template.
+        fields: The field names the files will carry (for Visiono photos,
+            :data:`TEMPLATE_FIELDS`).
+
+    Raises:
+        ValueError: The template is malformed, or uses a field not in ``fields``; the
+            message names the unknown fields and lists the valid ones.
+    """
+    unknown = sorted(template_fields(template) - set(fields))
+    if unknown:
+        names = ", ".join("{" + name + "}" for name in unknown)
+        valid = ", ".join("{" + name + "}" for name in fields)
+        word = "field" if len(unknown) == 1 else "fields"
+        raise ValueError(
+            f"unknown naming template {word} {names} in {template!r}; valid fields: {valid}"
+        )
 
 
 def render_path(template: str, fields: Mapping[str, str]) -> str:

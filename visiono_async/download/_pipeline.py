@@ -41,13 +41,24 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._config import ClientConfig
-from .._exceptions import AuthenticationError, DownloadError, PermissionDeniedError
+from .._exceptions import (
+    AuthenticationError,
+    DownloadError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from .._proxy import ProxySettings
 from ._aiohttp import AiohttpTransport
 from ._fetch import FATAL_REASONS, FetchContext, FetchResult, FetchSettings, Target, fetch_file
 from ._http import LeanTransport
 from ._manifest import STATE_DIR, Manifest
-from ._paths import DEFAULT_TEMPLATE, extension_for, render_path, template_fields
+from ._paths import (
+    DEFAULT_TEMPLATE,
+    extension_for,
+    render_path,
+    template_fields,
+    validate_template,
+)
 from ._progress import ProgressCallback, ProgressEvent, ProgressKind, terminal_progress
 from ._refresh import BatchURLs
 from ._report import ArchiveError, ArchiveReport, FailedFile
@@ -158,6 +169,8 @@ class _Run:
         self.sidecar = sidecar
         self.on_progress = on_progress
         self.files_total = 0
+        self.listing = True  # more batches may still add to files_total
+        self.batches_failed = 0
         self.downloaded = 0
         self.skipped = 0
         self.bytes_done = 0
@@ -195,9 +208,10 @@ class _Run:
                 files_total=self.files_total,
                 files_done=self.downloaded,
                 files_skipped=self.skipped,
-                files_failed=len(self.failed),
+                files_failed=len(self.failed) - self.batches_failed,
                 bytes_done=self.bytes_done,
                 bytes_total=self.bytes_total,
+                listing=self.listing,
             )
         )
 
@@ -236,7 +250,12 @@ class _Run:
                     await urls.refresh(0)
                 except (AuthenticationError, PermissionDeniedError):
                     raise
+                except NotFoundError:
+                    self.batches_failed += 1
+                    self.fail(batch.key, None, "not_found", f"{_batch_name(batch)}: not found")
+                    continue
                 except Exception as exc:
+                    self.batches_failed += 1
                     self.fail(batch.key, None, "batch_failed", f"{type(exc).__name__}: {exc}")
                     continue
                 urls.ahead_count = len(urls.files())
@@ -273,6 +292,7 @@ class _Run:
                 state.finish_dispatch()
                 self.ahead -= urls.ahead_count
                 self._room.set()
+            self.listing = False
 
     async def work(self, receive: MemoryObjectReceiveStream[_Job], tg: TaskGroup) -> None:
         async with receive:
@@ -400,6 +420,13 @@ class _Run:
             api_calls=self._api_calls(),
             dest=self.dest,
         )
+
+
+def _batch_name(batch: Batch) -> str:
+    """``photo request pr_1`` or ``smart link sl_1`` (a custom source's batch by its key)."""
+    kind = getattr(batch, "kind", None)
+    label = {"photo_request": "photo request", "smart_link": "smart link"}.get(str(kind), "batch")
+    return f"{label} {batch.key}"
 
 
 def _both(first: ProgressCallback, second: ProgressCallback | None) -> ProgressCallback:
@@ -573,7 +600,8 @@ async def archive(
         PermissionDeniedError: The key lacks a scope (``download_urls:read``).
         APIError: A listing call failed.
         ValueError: ``concurrency`` below 1, an unknown ``variant``, a naming template
-            with more than plain field names, or neither a client nor a source.
+            with more than plain field names (or, without ``source``, a field Visiono
+            photos do not have, such as ``{nope}``), or neither a client nor a source.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -581,6 +609,7 @@ async def archive(
         raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
     template_fields(template)  # a bad template fails here, before anything is touched
     if source is None:
+        validate_template(template)  # Visiono files carry known fields: {nope} is a typo
         if client is None:
             raise ValueError("archive needs a client, or a custom source")
         from ._visiono import VisionoSource

@@ -8,7 +8,7 @@ import attrs
 
 from .._exceptions import DownloadError
 
-__all__ = ["ArchiveError", "ArchiveReport", "FailedFile"]
+__all__ = ["ArchiveError", "ArchiveReport", "FailedFile", "format_size"]
 
 
 @attrs.frozen
@@ -19,7 +19,9 @@ class FailedFile:
         submission_id: The submission (or, for custom sources, the file id).
         path: The path relative to ``dest`` it would have had, when computed.
         reason: A short cause such as ``"size_mismatch"``, ``"error_body"``,
-            ``"expired_url"``, ``"http_404"``, ``"body_cut"``, ``"disk_full"``.
+            ``"expired_url"``, ``"http_404"``, ``"body_cut"``, ``"disk_full"``; for a whole
+            photo request or smart link, ``"not_found"`` (the API does not know the id)
+            or ``"batch_failed"`` (its ``download-urls`` call failed otherwise).
         message: What happened, for humans.
     """
 
@@ -29,12 +31,20 @@ class FailedFile:
     message: str
 
 
-def _size(n: float) -> str:
+def format_size(n: float) -> str:
+    """Bytes in binary units, the one unit system of reports and progress (``12.3 MiB``)."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def _failure_line(failed: FailedFile) -> str:
+    if failed.reason == "not_found":  # the message names the photo request or smart link
+        return f"  {failed.message}"
+    where = f" ({failed.path})" if failed.path else ""
+    return f"  {failed.submission_id}{where}: {failed.reason}: {failed.message}"
 
 
 @attrs.frozen(kw_only=True)
@@ -71,18 +81,19 @@ class ArchiveReport:
         rate = self.bytes / self.elapsed if self.elapsed > 0 else 0.0
         lines = [
             f"{self.downloaded} downloaded, {self.skipped} skipped, {len(self.failed)} failed"
-            f" - {_size(self.bytes)} in {self.elapsed:.1f}s ({_size(rate)}/s),"
+            f" - {format_size(self.bytes)} in {self.elapsed:.1f}s ({format_size(rate)}/s),"
             f" {self.api_calls} API calls",
         ]
         if self.dest:
             lines.append(f"files in {self.dest}")
         if self.failed:
             by_reason = Counter(f.reason for f in self.failed)
-            lines.append(
-                "failures: " + ", ".join(f"{r} x{n}" for r, n in sorted(by_reason.items()))
-            )
+            if len(self.failed) > 1:
+                lines.append(
+                    "failures: " + ", ".join(f"{r} x{n}" for r, n in sorted(by_reason.items()))
+                )
             for f in self.failed[:10]:
-                lines.append(f"  {f.submission_id} ({f.path or '-'}): {f.reason}: {f.message}")
+                lines.append(_failure_line(f))
             if len(self.failed) > 10:
                 lines.append(f"  ... and {len(self.failed) - 10} more")
         return "\n".join(lines)

@@ -9,7 +9,9 @@ client (``LeanTransport``, in ``_http``) and one over aiohttp (``AiohttpTranspor
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -39,6 +41,7 @@ __all__ = [
     "check_url",
     "decoder_for",
     "encode_url",
+    "log_answer",
     "next_hop",
     "read_at_least",
 ]
@@ -52,6 +55,25 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # space (a signed URL's own percent-escapes and reserved characters must not change).
 SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _DECODE_STEP = 256 * 1024
+
+storage_log = logging.getLogger("visiono_async.storage")
+"""Storage requests at DEBUG (``visiono -vv``): method, URL without its query, status, time."""
+
+
+def log_answer(url: str, status: int, started: float) -> None:
+    """Log one storage answer at DEBUG; ``started`` is the ``time.monotonic()`` of the send.
+
+    The query string is left out: a signed URL's signature is a credential.
+    """
+    if storage_log.isEnabledFor(logging.DEBUG):
+        bare, query, _ = url.partition("?")
+        storage_log.debug(
+            "GET %s%s -> %d (%.3fs)",
+            bare,
+            "?..." if query else "",
+            status,
+            time.monotonic() - started,
+        )
 
 
 class StorageConnectionError(ConnectionError):

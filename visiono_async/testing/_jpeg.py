@@ -1,12 +1,14 @@
-"""Deterministic sample images: JPEG bytes of an exact size, and a tiny PNG for QR codes."""
+"""Sample images (JPEG bytes of an exact size, a tiny PNG for QR codes) and the type of an
+uploaded photo told from its bytes."""
 
 from __future__ import annotations
 
 import random
 import struct
 import zlib
+from collections.abc import Iterator
 
-__all__ = ["sample_jpeg", "tiny_png"]
+__all__ = ["iter_sample_jpeg", "sample_jpeg", "sniff_image_type", "tiny_png", "upload_type"]
 
 _SOI_APP0 = bytes.fromhex("ffd8ffe000104a46494600010100000100010000")
 _EOI = b"\xff\xd9"
@@ -50,25 +52,36 @@ def sample_jpeg(size: int = 50_000, *, seed: int = 0) -> bytes:
     Raises:
         ValueError: ``size`` is smaller than 22.
     """
+    return b"".join(iter_sample_jpeg(size, seed=seed))
+
+
+def iter_sample_jpeg(size: int = 50_000, *, seed: int = 0) -> Iterator[bytes]:
+    """The bytes of ``sample_jpeg(size, seed=seed)`` in pieces of about 64 KiB.
+
+    What the emulator serves a generated photo from: its bytes are made as they are sent,
+    so a thousand large sample photos do not sit in memory.
+
+    Raises:
+        ValueError: ``size`` is smaller than 22 (when the first piece is asked for).
+    """
     if size < _MIN_SIZE:
         raise ValueError(f"sample_jpeg needs size >= {_MIN_SIZE}, got {size}")
     padding = size - _DECODABLE_SIZE
     rng = random.Random(seed)
     if padding != 0 and padding < _COM_OVERHEAD:
         # Too small for a decodable image plus a comment: header, filler, end marker.
-        return _SOI_APP0 + rng.randbytes(size - _MIN_SIZE) + _EOI
-    parts = [_SOI_APP0]
+        yield _SOI_APP0 + rng.randbytes(size - _MIN_SIZE) + _EOI
+        return
+    yield _SOI_APP0
     while padding > 0:
         payload = min(padding - _COM_OVERHEAD, _COM_MAX_PAYLOAD)
         remainder = padding - _COM_OVERHEAD - payload
         if 0 < remainder < _COM_OVERHEAD:
             # Leave room for one more whole comment segment.
             payload -= _COM_OVERHEAD
-        parts.append(b"\xff\xfe" + struct.pack(">H", payload + 2) + rng.randbytes(payload))
+        yield b"\xff\xfe" + struct.pack(">H", payload + 2) + rng.randbytes(payload)
         padding -= payload + _COM_OVERHEAD
-    parts.append(_BODY)
-    parts.append(_EOI)
-    return b"".join(parts)
+    yield _BODY + _EOI
 
 
 def tiny_png() -> bytes:
@@ -83,3 +96,44 @@ def tiny_png() -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+    (b"%PDF-", 0, "application/pdf"),
+)
+_HEIF_BRANDS = {b"heic": "image/heic", b"heix": "image/heic", b"mif1": "image/heif"}
+_UNDECLARED = frozenset({"", "application/octet-stream", "application/x-www-form-urlencoded"})
+
+
+def sniff_image_type(content: bytes) -> str | None:
+    """The image type the first bytes of ``content`` show (JPEG, PNG, GIF, WebP, HEIC, PDF)."""
+    for magic, offset, mime in _MAGIC:
+        if content[offset : offset + len(magic)] == magic:
+            if mime == "image/webp" and content[:4] != b"RIFF":
+                continue
+            return mime
+    if content[4:8] == b"ftyp":
+        return _HEIF_BRANDS.get(content[8:12])
+    return None
+
+
+def upload_type(declared: str | None, content: bytes | None) -> str:
+    """The type the emulator records for an uploaded photo.
+
+    The emulator's choice (Visiono does not say how it types uploads): a declared
+    ``Content-Type`` is kept, except none at all, ``application/octet-stream`` and
+    ``application/x-www-form-urlencoded`` (what ``curl --data-binary`` sends unless told
+    otherwise), which say nothing about the photo; then the bytes decide (``image/jpeg``
+    for a JPEG), and an upload without bytes gets a generated JPEG.
+    """
+    kind = (declared or "").split(";", 1)[0].strip().lower()
+    if kind not in _UNDECLARED:
+        return kind
+    if not content:
+        return "image/jpeg"
+    return sniff_image_type(content) or "application/octet-stream"

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ._jpeg import upload_type
+
 if TYPE_CHECKING:
     from ._emulator import VisionoEmulator
 
@@ -32,7 +34,7 @@ def add_control_routes(app: web.Application, emulator: VisionoEmulator) -> None:
                 q.get("item_id"),
                 content=content or None,
                 gps=_gps(q),
-                mime_type=q.get("mime_type") or request.content_type or "image/jpeg",
+                mime_type=q.get("mime_type") or _declared_type(request, content),
                 size=_number(q, "size", int),
                 file_name=q.get("file_name"),
             )
@@ -49,7 +51,7 @@ def add_control_routes(app: web.Application, emulator: VisionoEmulator) -> None:
                 full_name=q.get("full_name"),
                 content=content or None,
                 gps=_gps(q),
-                mime_type=q.get("mime_type") or request.content_type or "image/jpeg",
+                mime_type=q.get("mime_type") or _declared_type(request, content),
                 file_name=q.get("file_name"),
             )
         )
@@ -70,6 +72,12 @@ def add_control_routes(app: web.Application, emulator: VisionoEmulator) -> None:
     router.add_post(f"{CONTROL_PREFIX}/photo-requests/{{id}}/view", view)
     router.add_post(f"{CONTROL_PREFIX}/smart-links/{{id}}/submissions", submit_smart_link_photo)
     router.add_post(f"{CONTROL_PREFIX}/advance-time", advance_time)
+
+
+def _declared_type(request: web.Request, content: bytes) -> str:
+    # request.content_type reads a missing header as application/octet-stream: look at
+    # the header itself, and at the bytes when it says nothing (see upload_type).
+    return upload_type(request.headers.get("Content-Type"), content)
 
 
 async def _answer(call: Any) -> web.Response:

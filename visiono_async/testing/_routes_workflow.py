@@ -16,6 +16,7 @@ from aiohttp import web
 
 from .._exceptions import InvalidPayloadError, InvalidSignatureError
 from ..webhooks._workflow import WorkflowLink, _sign, verify_workflow_link
+from ._jpeg import upload_type
 from ._models import SmartLink
 from ._routing import backend
 
@@ -68,7 +69,7 @@ async def workflow_submit(request: web.Request) -> web.Response:
         full_name=request.query.get("full_name"),
         content=content or None,
         gps=None,
-        mime_type=request.content_type or "image/jpeg",
+        mime_type=upload_type(request.headers.get("Content-Type"), content),
         file_name=None,
     )
     b.store.event_sink_emit(

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ._clock import EmulatorClock
 from ._context import current
+from ._jpeg import iter_sample_jpeg
 
 __all__ = ["MEMORY_STORAGE", "MemoryStorage", "PhotoStorage", "serve_storage", "stream_body"]
 
@@ -52,10 +53,21 @@ class PhotoStorage(Protocol):
 
 
 @attrs.frozen
-class StoredObject:
-    """Bytes and the headers they are served with."""
+class SampleContent:
+    """A generated photo kept as its recipe: ``sample_jpeg(size, seed=seed)``."""
 
-    content: bytes
+    size: int
+    seed: int
+
+    def __len__(self) -> int:
+        return self.size
+
+
+@attrs.frozen
+class StoredObject:
+    """Bytes (or the recipe of a generated photo) and the headers they are served with."""
+
+    content: bytes | SampleContent
     mime_type: str
     etag: str
     last_modified: str
@@ -86,6 +98,18 @@ class MemoryStorage:
         etag = '"' + hashlib.md5(content, usedforsecurity=False).hexdigest() + '"'
         modified = formatdate(self._clock.now(), usegmt=True)
         self._objects[key] = StoredObject(content, mime_type, etag, modified)
+
+    async def put_sample(self, key: str, size: int, seed: int, mime_type: str) -> None:
+        """Keep ``sample_jpeg(size, seed=seed)`` under ``key`` as its recipe, not its bytes.
+
+        The bytes are made as they are served, so memory stays flat however many large
+        sample photos a run uploads (``visiono demo`` with hundreds).
+        """
+        if size < 22:
+            raise ValueError(f"sample_jpeg needs size >= 22, got {size}")
+        etag = f'"sample-{size}-{seed}"'  # the same recipe always gives the same bytes
+        modified = formatdate(self._clock.now(), usegmt=True)
+        self._objects[key] = StoredObject(SampleContent(size, seed), mime_type, etag, modified)
 
     def signed_url(self, key: str, expires_at: float) -> str:
         """A URL for ``key`` that stops working after ``expires_at`` on the emulator clock.
@@ -204,8 +228,39 @@ async def serve_storage(request: web.Request) -> web.StreamResponse:
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = last - first + 1
-    body = memoryview(stored.content)[first : last + 1]
+    content = stored.content
+    if isinstance(content, SampleContent):
+        return await _stream_sample(request, response, content, first, last + 1)
+    body = memoryview(content)[first : last + 1]
     return await stream_body(request, response, body)
+
+
+async def _stream_sample(
+    request: web.Request, response: web.StreamResponse, sample: SampleContent, start: int, end: int
+) -> web.StreamResponse:
+    """Send bytes ``start:end`` of a generated photo, making them piece by piece."""
+    ctx = current()
+    ctx.set_status(response.status)
+    await response.prepare(request)
+    if request.method == "HEAD":
+        await response.write_eof()
+        return response
+    cut = ctx.cut_after
+    stop = end if cut is None else min(end, start + cut)
+    offset = 0
+    for piece in iter_sample_jpeg(sample.size, seed=sample.seed):
+        lo, hi = max(start, offset), min(stop, offset + len(piece))
+        if lo < hi:
+            await response.write(piece[lo - offset : hi - offset])
+        offset += len(piece)
+        if offset >= stop:
+            break
+    if stop < end:
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response
 
 
 async def stream_body(

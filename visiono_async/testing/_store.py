@@ -282,22 +282,28 @@ class Store:
     ) -> Submission:
         seq = self._submission_count
         self._submission_count += 1
-        if content is None:
-            content = sample_jpeg(size if size is not None else 50_000, seed=seq)
-        elif size is not None and size != len(content):
+        if content is not None and size is not None and size != len(content):
             raise ValueError(f"size={size} does not match len(content)={len(content)}")
+        length = len(content) if content is not None else (size if size is not None else 50_000)
         extension = _EXTENSIONS.get(mime_type.lower(), "bin")
         sub_id = new_id(prefix)
         original_key = f"{sub_id}/original.{extension}"
         thumbnail_key = f"{sub_id}/thumbnail.jpg"
-        thumbnail = sample_jpeg(min(_THUMBNAIL_MAX, max(len(content) // 10, 512)), seed=seq)
-        await self.storage.put(original_key, content, mime_type)
+        thumbnail = sample_jpeg(min(_THUMBNAIL_MAX, max(length // 10, 512)), seed=seq)
+        put_sample = getattr(self.storage, "put_sample", None)
+        if content is None and put_sample is not None:
+            # Kept as a recipe and made as it is served: memory stays flat (MemoryStorage).
+            await put_sample(original_key, length, seq, mime_type)
+        else:
+            if content is None:
+                content = sample_jpeg(length, seed=seq)
+            await self.storage.put(original_key, content, mime_type)
         await self.storage.put(thumbnail_key, thumbnail, "image/jpeg")
         return Submission(
             id=sub_id,
             parent_id=parent_id,
             item_id="",
-            size=len(content),
+            size=length,
             mime_type=mime_type,
             gps=gps,
             submitted_at=self.clock.now(),
