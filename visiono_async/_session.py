@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("visiono_async")
+send_logger = logging.getLogger("visiono_async.send")
+"""Each attempt as it is sent (debug): separate so a terse log can leave it out."""
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -551,7 +553,7 @@ class Session:
         first_sent: float | None = None
         while True:
             await self._pace(method, path)
-            logger.debug(
+            send_logger.debug(
                 "%s %s: sending attempt %d (query %s, %d body bytes)",
                 method, path, attempt + 1, query, len(data) if data is not None else 0,
             )  # fmt: skip

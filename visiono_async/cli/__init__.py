@@ -16,7 +16,9 @@ from . import _demo, _emulator
 
 __all__ = ["build_parser", "main"]
 
-_VERBOSE_HELP = "show API calls: method, path, status, time (-vv: storage requests too)"
+_VERBOSE_HELP = (
+    "show API calls: method, path, status, time (-vv: each attempt as sent, and storage requests)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +93,7 @@ def configure_logging(verbosity: int) -> None:
     package.propagate = False
     quiet_unless_vv = logging.DEBUG if verbosity > 1 else logging.WARNING
     logging.getLogger("visiono_async.storage").setLevel(quiet_unless_vv)
+    logging.getLogger("visiono_async.send").setLevel(quiet_unless_vv)
     logging.getLogger("visiono_async.testing").setLevel(quiet_unless_vv)
 
 
