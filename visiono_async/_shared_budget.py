@@ -167,6 +167,9 @@ class RedisBudget:
         self._window_args: list[int] = []
         for calls, seconds in self._windows:
             self._window_args += [calls, math.ceil((seconds + _margin(seconds)) * 1000)]
+        # A full window's wait is the window plus its margin; max_wait allows for the margin
+        # as it allows for the window (a local Pacer waits at most one window too).
+        self._slack = max((_margin(s) for _, s in self._windows), default=0.0)
         self._redis: Any = Redis.from_url(
             limits.redis_url,
             socket_timeout=_REDIS_TIMEOUT,
@@ -178,7 +181,9 @@ class RedisBudget:
         self._hold_left = self._redis.register_script(_HOLD_LEFT)
         self._import = self._redis.register_script(_IMPORT)
         share = limits.fallback_share
-        self._fallback = Pacer([(max(1, math.floor(c * share)), s) for c, s in self._windows])
+        self._fallback = Pacer(
+            [(max(1, math.floor(c * share)), s + _margin(s)) for c, s in self._windows]
+        )
         self._share = share
         self._token = secrets.token_hex(6)
         self._counter = itertools.count()
@@ -267,7 +272,7 @@ class RedisBudget:
                         keys=[self._hold_key, *self._window_keys],
                         args=[
                             member,
-                            int(max_wait * 1000),
+                            int((max_wait + self._slack) * 1000),
                             int(reset_limit * 1000),
                             *self._window_args,
                         ],
