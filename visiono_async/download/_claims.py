@@ -133,7 +133,7 @@ class SharedDestination:
         path = os.path.join(self._claims_dir, bucket + ".lock")
         fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            while not _lock(fd, fcntl.LOCK_EX):
+            while not _lock(fd, fcntl.LOCK_EX):  # noqa: ASYNC110 - another process holds it
                 await anyio.sleep(_CLAIM_POLL)
             yield await self._archived(file_id)
         finally:

@@ -223,7 +223,12 @@ async def read_manifest(dest: str | os.PathLike[str]) -> list[ManifestEntry]:
             return []
         conn = sqlite3.connect(path)
         try:
+            conn.execute("PRAGMA busy_timeout=30000")
             rows = conn.execute(f"SELECT {_COLUMNS} FROM files ORDER BY path").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return []  # a run (another process) has just created the file, not yet its table
         finally:
             conn.close()
         names = [c.strip() for c in _COLUMNS.split(",")]
