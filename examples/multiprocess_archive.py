@@ -61,14 +61,17 @@ def create_app(
     redis_url: str | None = None,
     secret: str | Callable[[], str] | None = None,
     archive_dir: str | None = None,
+    **archive_options: Any,
 ) -> FastAPI:
-    """The webhook receiver: verify, de-duplicate in Redis, queue an archive job."""
+    """The webhook receiver: verify, de-duplicate in Redis, queue an archive job.
+
+    ``archive_options`` go with every job to ``client.archive`` (``concurrency``, ...)."""
     redis_url = redis_url or os.environ["REDIS_URL"]
     dest = archive_dir or os.environ.get("ARCHIVE_DIR", "photos")
     pools: dict[str, ArqRedis] = {}
     receiver = WebhookReceiver(
         secret if secret is not None else os.environ["VISIONO_WEBHOOK_SECRET"],
-        archive_on_submitted(lambda: pools["arq"], dest),
+        archive_on_submitted(lambda: pools["arq"], dest, **archive_options),
         store=RedisEventStore(redis_url, prefix="visiono-example"),
         # Acknowledge once the job is queued: if Redis is down, Visiono delivers again.
         ack="after_handler",
@@ -95,6 +98,7 @@ def worker() -> None:
         os.environ["REDIS_URL"],
         job_timeout=float(os.environ.get("ARCHIVE_JOB_TIMEOUT", "3600")),
         lease_grace=float(os.environ.get("ARCHIVE_LEASE_GRACE", "10")),
+        max_jobs=int(os.environ.get("ARCHIVE_MAX_JOBS", "4")),
     )
     run_worker(settings)
 

@@ -20,6 +20,7 @@ import errno
 import hashlib
 import math
 import os
+import secrets
 import shutil
 import sqlite3
 import sys
@@ -475,7 +476,8 @@ def _prepare(dest: str) -> tuple[str, str]:
     tmp_dir = os.path.join(state_dir, "tmp")
     try:
         os.makedirs(tmp_dir, exist_ok=True)
-        probe = os.path.join(tmp_dir, f".probe-{os.getpid()}")
+        # Unique per run: runs in one process (shared_dest jobs) must not remove each other's.
+        probe = os.path.join(tmp_dir, f".probe-{os.getpid()}-{secrets.token_hex(4)}")
         with open(probe, "wb"):
             pass
         os.unlink(probe)
