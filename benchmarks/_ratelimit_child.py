@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 import anyio
 
@@ -17,11 +18,13 @@ from visiono_async import RateLimit, RateLimitError, VisionoClient
 
 
 async def main(calls: int, redis_url: str | None, scale: float) -> None:
+    # Without redis_url unless shared: the script also runs an older checkout (--before).
+    shared: dict[str, Any] = {"redis_url": redis_url} if redis_url else {}
     if scale == 1.0:
-        limit = RateLimit(per_minute=60, per_hour=1000, redis_url=redis_url)
+        limit = RateLimit(per_minute=60, per_hour=1000, **shared)
     else:
         windows = ((60, 60 * scale), (1000, 3600 * scale))
-        limit = RateLimit(per_minute=None, per_hour=None, windows=windows, redis_url=redis_url)
+        limit = RateLimit(per_minute=None, per_hour=None, windows=windows, **shared)
     outcomes: Counter[str] = Counter()
     waited: list[float] = []
     async with VisionoClient(rate_limit=limit) as client:

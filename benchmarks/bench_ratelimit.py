@@ -53,14 +53,14 @@ def start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 async def run_mode(
-    redis_url: str | None, *, processes: int, calls: int, scale: float
+    redis_url: str | None, *, processes: int, calls: int, scale: float, sdk: Path = ROOT
 ) -> dict[str, Any]:
     async with VisionoEmulator(
         rate_limit_per_minute=60, rate_limit_per_hour=1000, rate_limit_window_scale=scale
     ) as emu:
         env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(sdk),
             "VISIONO_BASE_URL": emu.base_url,
             "VISIONO_API_KEY": emu.create_api_key(),
         }
@@ -95,6 +95,12 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--calls", type=int, default=35, help="concurrent calls per process")
     parser.add_argument("--scale", type=float, default=1.0, help="window length factor")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run the per-process pacer of another checkout (an older release)",
+    )
     args = parser.parse_args()
     calls = args.processes * args.calls
     window = 60 * args.scale
@@ -103,11 +109,17 @@ def main() -> int:
         redis, url = start_redis(workdir)
         try:
             rows = {}
-            for name, redis_url in (("per-process pacer", None), ("shared budget (Redis)", url)):
+            modes: list[tuple[str, str | None, Path]] = [
+                ("per-process pacer", None, ROOT),
+                ("shared budget (Redis)", url, ROOT),
+            ]
+            if args.before is not None:
+                modes.insert(0, ("per-process, --before", None, args.before.resolve()))
+            for name, redis_url, sdk in modes:
                 print(f"running: {name} ...", flush=True)
                 rows[name] = anyio.run(
-                    lambda u=redis_url: run_mode(
-                        u, processes=args.processes, calls=args.calls, scale=args.scale
+                    lambda u=redis_url, p=sdk: run_mode(
+                        u, processes=args.processes, calls=args.calls, scale=args.scale, sdk=p
                     )
                 )
         finally:
