@@ -14,7 +14,7 @@ import pytest
 
 from tests.children import child_env, python_child
 from tests.multiproc.helpers import RestartableRedis, read_result, restartable_redis, wait_until
-from visiono_async import RateLimit, RetryPolicy, VisionoClient, WaitNotice
+from visiono_async import RateLimit, RateLimitError, RetryPolicy, VisionoClient, WaitNotice
 from visiono_async._shared_budget import budget_key
 from visiono_async.testing import VisionoEmulator
 
@@ -205,3 +205,34 @@ class TestRedisKeys:
         warnings = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
         assert 1 == len(warnings)
         assert "25%" in warnings[0]
+
+    async def test_a_wait_past_max_wait_raises_and_books_nothing(
+        self, redis: RestartableRedis
+    ) -> None:
+        """Two calls per 5 s shared: a third with max_wait=0.5 raises RateLimitError saying
+        how long it would have waited, and takes no slot from the budget."""
+        limit = RateLimit(per_minute=None, per_hour=None, windows=((2, 5.0),), redis_url=redis.url)
+        async with VisionoEmulator() as emu:
+            key = emu.create_api_key()
+            async with VisionoClient(
+                api_key=key,
+                base_url=emu.base_url,
+                rate_limit=limit,
+                retry=RetryPolicy(max_wait=0.5),
+            ) as c:
+                await c.status()
+                await c.status()
+                with pytest.raises(RateLimitError) as info:
+                    await c.status()
+                with pytest.raises(RateLimitError):
+                    await c.status()
+        from redis.asyncio import Redis
+
+        async with Redis.from_url(redis.url) as r:
+            [window] = await r.keys("*:2/5s")
+            booked = await r.zcard(window)
+        assert "client_rate_limited" == info.value.code
+        assert info.value.retry_after is not None and 4.5 < info.value.retry_after <= 5.1
+        assert f"a wait of {info.value.retry_after:.1f}s" in str(info.value)
+        assert 2 == booked
+        assert 2 == emu.count("GET", "/status")
