@@ -124,7 +124,8 @@ return 1
 def budget_key(prefix: str, api_key: str) -> str:
     """The Redis key prefix for one API key's budget: a hash of the key, never the key."""
     digest = hashlib.sha256(b"visiono_async budget\0" + api_key.encode()).hexdigest()[:32]
-    return f"{prefix}:{digest}"
+    # In braces: a Redis Cluster keeps every key of one budget in one slot, as the scripts need.
+    return f"{prefix}:{{{digest}}}"
 
 
 def _margin(seconds: float) -> float:
