@@ -10,20 +10,20 @@ from pathlib import Path
 import anyio
 import pytest
 from anyio.abc import Process
-from arq import create_pool
+from arq import Retry, create_pool
 from arq.connections import RedisSettings
 from arq.jobs import Job
 
 from tests.children import child_env, python_child
 from tests.conftest import require_binary
-from tests.download.archive_helpers import files_under
+from tests.download.archive_helpers import files_under, seed
 from tests.integrations.helpers import serve_asgi
 from tests.multiproc.helpers import RestartableRedis, restartable_redis
 from tests.test_examples_receivers import EXAMPLES, load_example, run_demo
 from visiono_async import VisionoClient
 from visiono_async.download import ManifestEntry, read_manifest
 from visiono_async.download._manifest import STATE_DIR
-from visiono_async.integrations.arq import archive_job_id
+from visiono_async.integrations.arq import archive_job, archive_job_id
 from visiono_async.testing import VisionoEmulator, sample_jpeg
 
 pytestmark = pytest.mark.redis
@@ -190,3 +190,25 @@ def test_the_example_demo_runs_the_whole_architecture(tmp_path: Path) -> None:
     assert all(
         line.split()[0] in archived for line in done.stdout.splitlines() if line.startswith("  ")
     )
+
+
+class TestArchiveJob:
+    async def test_failed_files_make_arq_run_the_job_again(
+        self, client: VisionoClient, emulator: VisionoEmulator, tmp_path: Path
+    ) -> None:
+        """A photo that fails raises arq's Retry (later, longer each try); the next try
+        archives only what is missing and returns the summary."""
+        seeded = await seed(client, emulator, 3)
+        emulator.faults.fail_next(1, status=404, path="/storage/")
+        ctx = {"visiono_client": client, "job_try": 2}
+        with pytest.raises(Retry) as info:
+            await archive_job(ctx, seeded.photo_request_id, str(tmp_path), {"max_attempts": 1})
+        assert 10_000 == info.value.defer_score
+        summary = await archive_job(ctx, seeded.photo_request_id, str(tmp_path), {})
+        assert {
+            "photo_request_id": seeded.photo_request_id,
+            "downloaded": 1,
+            "skipped": 2,
+            "failed": 0,
+        } == {k: v for k, v in summary.items() if k != "bytes"}
+        assert sorted(seeded.photos.values()) == sorted(files_under(tmp_path).values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,25 @@ class TestRedisKeys:
         warnings = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
         assert 1 == len(warnings)
         assert "25%" in warnings[0]
+
+    async def test_the_redis_password_never_reaches_the_log(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An unreachable Redis is named by host and port only, never its credentials."""
+        caplog.set_level(logging.WARNING, logger="visiono_async")
+        with socket.socket() as refusing:  # bound, never listening: connections are refused
+            refusing.bind(("127.0.0.1", 0))
+            port = refusing.getsockname()[1]
+            url = f"redis://user:s3cr3t-pw@127.0.0.1:{port}/0"
+            limit = RateLimit(redis_url=url)
+            async with VisionoEmulator() as emu:
+                key = emu.create_api_key()
+                async with VisionoClient(api_key=key, base_url=emu.base_url, rate_limit=limit) as c:
+                    await c.status()
+                    assert "s3cr3t" not in repr(c.session._pacer)
+        [warning] = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+        assert f"redis://127.0.0.1:{port} is unreachable" in warning
+        assert "s3cr3t" not in caplog.text and "s3cr3t" not in repr(limit)
 
     async def test_a_wait_past_max_wait_raises_and_books_nothing(
         self, redis: RestartableRedis
