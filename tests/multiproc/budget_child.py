@@ -1,7 +1,8 @@
 """A child process for the shared-budget tests: many concurrent calls on one key.
 
 ``python budget_child.py CALLS REDIS_URL WINDOW_CALLS WINDOW_SECONDS SHARE`` with
-``VISIONO_BASE_URL`` and ``VISIONO_API_KEY`` set; prints one JSON line of outcomes.
+``VISIONO_BASE_URL`` and ``VISIONO_API_KEY`` set; prints ``ready``, starts its calls when a
+line arrives on stdin, and prints one JSON line of outcomes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ async def main(calls: int, redis_url: str, window_calls: int, seconds: float, sh
 
     async with VisionoClient(rate_limit=limit, retry=RetryPolicy(max_retries=5)) as client:
         client.add_wait_listener(listen)
+        # Every process queues its calls at the same moment: the test says when.
+        print("ready", flush=True)
+        await anyio.to_thread.run_sync(sys.stdin.readline)
 
         async def call() -> None:
             try:

@@ -78,6 +78,17 @@ def restartable_redis(workdir: Path) -> Iterator[RestartableRedis]:
         server.kill()
 
 
+async def expect_line(process: Process, expected: str, timeout: float = 30.0) -> None:
+    """Read the child's stdout up to its next line, which must be ``expected``."""
+    assert process.stdout is not None
+    line = b""
+    with anyio.fail_after(timeout):
+        while not line.endswith(b"\n"):
+            # One byte at a time: what follows the line stays for read_result.
+            line += await process.stdout.receive(1)
+    assert expected == line.decode().strip()
+
+
 async def read_result(process: Process) -> dict[str, Any]:
     """The JSON line a child prints last, after it exits (its stderr kept for the failure)."""
     assert process.stdout is not None and process.stderr is not None

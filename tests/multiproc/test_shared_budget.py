@@ -14,7 +14,13 @@ import anyio
 import pytest
 
 from tests.children import child_env, python_child
-from tests.multiproc.helpers import RestartableRedis, read_result, restartable_redis, wait_until
+from tests.multiproc.helpers import (
+    RestartableRedis,
+    expect_line,
+    read_result,
+    restartable_redis,
+    wait_until,
+)
 from visiono_async import RateLimit, RateLimitError, RetryPolicy, VisionoClient, WaitNotice
 from visiono_async._shared_budget import budget_key
 from visiono_async.testing import VisionoEmulator
@@ -56,6 +62,11 @@ async def run_children(
         children = [
             await stack.enter_async_context(python_child(*args, env=env)) for _ in range(processes)
         ]
+        for child in children:
+            await expect_line(child, "ready")
+        for child in children:
+            assert child.stdin is not None
+            await child.stdin.send(b"go\n")
         if during is not None:
             await during()
         return [await read_result(child) for child in children]
