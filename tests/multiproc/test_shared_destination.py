@@ -115,3 +115,28 @@ class TestSharedDestination:
         finally:
             one.close()
             two.close()
+
+    async def test_the_command_line_shares_a_destination_with_shared(
+        self, client: Any, emulator: Any, api_key: str, tmp_path: Path
+    ) -> None:
+        """Two `visiono archive --shared` runs at once both succeed, each photo written once."""
+        from visiono_async.cli import build_parser
+
+        seeded = await seed(client, emulator, 4)
+        emulator.faults.delay(0.05, path="/storage/")
+        argv = [
+            "archive", str(tmp_path), "--photo-request", seeded.photo_request_id,
+            "--api-key", api_key, "--base-url", emulator.base_url, "--quiet", "--shared",
+        ]  # fmt: skip
+        codes: list[int] = []
+
+        async def run() -> None:
+            args = build_parser().parse_args(argv)
+            codes.append(await args.func(args))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            tg.start_soon(run)
+        assert [0, 0] == codes
+        assert 4 == storage_gets(emulator)
+        assert sorted(seeded.photos.values()) == sorted(files_under(tmp_path).values())
