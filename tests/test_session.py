@@ -340,7 +340,8 @@ class TestRateLimitPacing:
                 emu,
                 key,
                 rate_limit=RateLimit(per_minute=10, per_hour=1000),
-                retry=RetryPolicy(max_wait=0.5),
+                # The tenth answer says Remaining 0: the rest would wait for the reset.
+                retry=RetryPolicy(max_wait=0.5, max_reset_wait=0.5),
             ) as c:
 
                 async def call() -> None:
@@ -381,7 +382,10 @@ class TestRateLimitPacing:
         async with VisionoEmulator(rate_limit_per_minute=3, rate_limit_per_hour=1000) as emu:
             key = emu.create_api_key()
             async with make_client(
-                emu, key, rate_limit=RateLimit(per_minute=1000), retry=RetryPolicy(max_wait=0.5)
+                emu,
+                key,
+                rate_limit=RateLimit(per_minute=1000),
+                retry=RetryPolicy(max_wait=0.5, max_reset_wait=0.5),
             ) as c:
                 for _ in range(3):
                     await c.status()
@@ -389,7 +393,31 @@ class TestRateLimitPacing:
                 with pytest.raises(RateLimitError) as info:
                     await c.status()
             assert "client_rate_limited" == info.value.code
+            assert info.value.retry_after is not None and info.value.retry_after > 50
+            assert f"would take {info.value.retry_after:.1f}s" in str(info.value)
+            assert "max_reset_wait=0.5s" in str(info.value)
             assert 3 == emu.count("GET", "/status")
+
+    async def test_a_server_reset_within_max_reset_wait_is_waited_out(self) -> None:
+        """Calls queued behind a 429 wait for the server's reset, longer than max_wait, and all succeed."""
+        async with VisionoEmulator(
+            rate_limit_per_minute=3, rate_limit_per_hour=1000, rate_limit_window_scale=0.01
+        ) as emu:
+            key = emu.create_api_key()
+            notices: list[WaitNotice] = []
+            async with make_client(
+                emu,
+                key,
+                rate_limit=RateLimit(per_minute=1000),
+                retry=RetryPolicy(max_wait=0.05, max_reset_wait=5),
+            ) as c:
+                c.add_wait_listener(notices.append)
+                async with anyio.create_task_group() as tg:
+                    for _ in range(9):
+                        tg.start_soon(c.status)
+            statuses = [r.status for r in api_calls(emu, "GET", "/status")]
+            assert 9 == statuses.count(200)
+            assert any(n.reason == "server_reset" and n.seconds > 0.05 for n in notices)
 
 
 def _refusing_socket() -> socket.socket:

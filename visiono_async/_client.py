@@ -52,9 +52,12 @@ class VisionoClient:
         timeout: Seconds for one API call attempt (overridable per call).
         max_retries: Retries of a failed call (see :class:`RetryPolicy` for which are retried).
         rate_limit: Client-side pacing (Visiono's 60/min and 1000/h by default); None turns
-            it off.
-        max_retry_wait: The longest single wait before a retry or for the rate limit; a longer
-            one raises ``RateLimitError`` with ``retry_after`` instead of sleeping.
+            it off. ``RateLimit(redis_url=...)`` shares one budget between every process
+            using the key.
+        max_retry_wait: The longest single wait before a retry or for the client's own
+            pacing; a longer one raises ``RateLimitError`` with ``retry_after`` instead of
+            sleeping. Waits the server asks for have their own limit
+            (``RetryPolicy.max_reset_wait``, 90 s).
         retry: A full retry policy; overrides ``max_retries`` and ``max_retry_wait``.
         connect_timeout: Seconds to establish a connection.
         connection_limit: The most connections the pool opens at once (downloads included).

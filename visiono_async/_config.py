@@ -48,6 +48,12 @@ class RetryPolicy:
         max_wait: The longest the client sleeps for one wait (a ``Retry-After``, a rate-limit
             reset, or client-side pacing). A longer wait raises ``RateLimitError`` with
             ``retry_after`` instead of sleeping.
+        max_reset_wait: The longest the client sleeps for a wait the server itself asked
+            for: a 429's ``Retry-After`` or the ``X-RateLimit-Reset`` of a window the server
+            reported used up (here or, with a shared budget, in another process). The
+            default, 90 s, covers a minute window's reset with room for clock skew; a longer
+            wait (the hour window) raises ``RateLimitError`` saying how long it would have
+            been. The larger of this and ``max_wait`` applies.
         retry_statuses: The HTTP statuses that are worth retrying.
     """
 
@@ -55,7 +61,13 @@ class RetryPolicy:
     backoff_base: float = attrs.field(default=0.5, validator=_non_negative)
     backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
     max_wait: float = attrs.field(default=60.0, validator=_non_negative)
+    max_reset_wait: float = attrs.field(default=90.0, validator=_non_negative)
     retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+
+    @property
+    def server_wait_limit(self) -> float:
+        """The longest wait the server's own reset may impose (see ``max_reset_wait``)."""
+        return max(self.max_wait, self.max_reset_wait)
 
     def is_retryable_status(self, method: str, status: int, *, idempotent: bool) -> bool:
         """Whether a response with this status may be retried for this method."""
@@ -67,19 +79,45 @@ class RetryPolicy:
         return status == 429
 
 
+def _fraction(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 < value <= 1:
+        raise ValueError(f"{attribute.name} must be in (0, 1], got {value!r}")
+
+
 @attrs.frozen
 class RateLimit:
-    """Client-side pacing, so concurrent coroutines on one client stay under Visiono's limits.
+    """Client-side pacing, so concurrent calls stay under Visiono's limits.
+
+    Without ``redis_url`` the budget belongs to one client (one process). With it, every
+    client on any number of processes and machines that uses the same API key and the same
+    Redis draws from one budget::
+
+        RateLimit(per_minute=60, per_hour=1000, redis_url="redis://localhost:6379/0")
+
+    (the ``redis`` extra). A 429 or ``X-RateLimit-Remaining: 0`` seen by one of them then
+    holds all of them until the server's reset. If Redis cannot be reached, each client
+    paces itself locally at ``fallback_share`` of every window, says so once in the log
+    (logger ``visiono_async``), never fails a call for it, and shares again once Redis
+    answers.
 
     Attributes:
         per_minute: Calls allowed in any 60 s (Visiono: 60); None for no minute limit.
         per_hour: Calls allowed in any hour (Visiono: 1000); None for no hour limit.
         windows: Further ``(calls, seconds)`` limits, for plans with other windows.
+        redis_url: A Redis URL (``redis://``, ``rediss://``, ``unix://``) holding the
+            shared budget; None for a per-process budget.
+        redis_prefix: The prefix of the Redis keys. The rest of the key is a hash of the
+            API key, never the key itself.
+        fallback_share: The fraction of each window one process may use while Redis is
+            unreachable: 1/N keeps N processes under the limit together (default 1/4).
     """
 
     per_minute: int | None = 60
     per_hour: int | None = 1000
     windows: tuple[tuple[int, float], ...] = ()
+    redis_url: str | None = attrs.field(default=None, repr=False)
+    redis_prefix: str = "visiono:budget"
+    fallback_share: float = attrs.field(default=0.25, validator=_fraction)
 
     def all_windows(self) -> list[tuple[int, float]]:
         """Every ``(calls, seconds)`` limit in force."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Literal, Protocol
 
 import anyio
 import attrs
@@ -14,6 +15,7 @@ import attrs
 from ._config import RateLimit
 
 __all__ = [
+    "Budget",
     "Pacer",
     "RateLimitInfo",
     "WaitListener",
@@ -82,7 +84,8 @@ class RateLimitInfo:
         """Parse the headers; None when the response carries none of them."""
         limit = _int_header(headers, "X-RateLimit-Limit")
         remaining = _int_header(headers, "X-RateLimit-Remaining")
-        reset_raw = _int_header(headers, "X-RateLimit-Reset")
+        # Unix seconds; a fraction is kept (the emulator's scaled windows send one).
+        reset_raw = _float_header(headers, "X-RateLimit-Reset")
         if limit is None and remaining is None and reset_raw is None:
             return None
         reset = None
@@ -101,14 +104,20 @@ class RateLimitInfo:
         return max(0.0, self.reset.timestamp() - current)
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+def _float_header(headers: Mapping[str, str], name: str) -> float | None:
     value = headers.get(name)
     if value is None:
         return None
     try:
-        return int(float(value.strip()))
+        number = float(value.strip())
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    number = _float_header(headers, name)
+    return None if number is None else int(number)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -132,6 +141,28 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
+class Budget(Protocol):
+    """Where a session draws its calls from: a :class:`Pacer` or a shared Redis budget."""
+
+    async def acquire(
+        self,
+        max_wait: float,
+        before_wait: Callable[[float, WaitReason], None] | None = None,
+        *,
+        max_reset_wait: float | None = None,
+    ) -> float:
+        """Wait for a free slot and claim it; return how long it waited."""
+        ...
+
+    async def hold(self, seconds: float) -> None:
+        """Hold every call for ``seconds``: the server said its window is used up."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the budget holds open (connections)."""
+        ...
+
+
 class Pacer:
     """Spaces out calls so that no window of the configured limits is exceeded.
 
@@ -141,8 +172,9 @@ class Pacer:
     pacer also holds every call until the server's reset time.
     """
 
-    def __init__(self, limits: RateLimit) -> None:
-        self._windows = sorted(limits.all_windows(), key=lambda w: w[1])
+    def __init__(self, limits: RateLimit | Sequence[tuple[int, float]]) -> None:
+        windows = limits.all_windows() if isinstance(limits, RateLimit) else list(limits)
+        self._windows = sorted(windows, key=lambda w: w[1])
         longest = max((calls for calls, _ in self._windows), default=0)
         self._sent: deque[float] = deque(maxlen=max(longest, 1))
         self._lock = anyio.Lock()
@@ -162,38 +194,62 @@ class Pacer:
         self,
         max_wait: float,
         before_wait: Callable[[float, WaitReason], None] | None = None,
+        *,
+        max_reset_wait: float | None = None,
     ) -> float:
         """Wait for a free slot and claim it; return how long it waited.
 
         Args:
-            max_wait: The longest wait allowed.
+            max_wait: The longest wait allowed for the pacer's own spacing.
             before_wait: Called with the delay and its reason just before a wait.
+            max_reset_wait: The longest wait allowed when the server's reset is what the
+                call waits for (``max_wait`` when None).
 
         Raises:
-            PacingTooLongError: the wait would exceed ``max_wait`` (nothing is claimed).
+            PacingTooLongError: the wait would exceed its limit (nothing is claimed).
         """
         async with self._lock:
             now = anyio.current_time()
             delay = self._delay(now)
-            if delay > max_wait:
-                raise PacingTooLongError(delay)
+            blocked = delay > 0 and self._blocked_until - now >= delay
+            reason: WaitReason = "server_reset" if blocked else "rate_limit"
+            limit = max_wait if not blocked or max_reset_wait is None else max_reset_wait
+            if delay > limit:
+                raise PacingTooLongError(delay, reason, limit)
             if delay > 0:
                 if before_wait is not None:
-                    blocked = self._blocked_until - now >= delay
-                    before_wait(delay, "server_reset" if blocked else "rate_limit")
+                    before_wait(delay, reason)
                 await anyio.sleep(delay)
             self._sent.append(anyio.current_time())
             return delay
+
+    def note_sent(self) -> None:
+        """Count a call sent now that another budget paced (the shared one)."""
+        self._sent.append(anyio.current_time())
 
     def block_for(self, seconds: float) -> None:
         """Hold every call for ``seconds`` (the server said its window is used up)."""
         until = anyio.current_time() + seconds
         self._blocked_until = max(self._blocked_until, until)
 
+    async def hold(self, seconds: float) -> None:
+        """Same as :meth:`block_for` (the :class:`Budget` interface)."""
+        self.block_for(seconds)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def sent_within(self, seconds: float) -> list[float]:
+        """Ages in seconds of the recorded sends younger than ``seconds``, oldest first."""
+        now = anyio.current_time()
+        return [now - t for t in self._sent if now - t < seconds]
+
 
 class PacingTooLongError(Exception):
     """Internal: the pacer would have to wait longer than allowed."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, reason: WaitReason = "rate_limit", limit: float = 0.0) -> None:
         super().__init__(f"pacing would wait {delay:.1f}s")
         self.delay = delay
+        self.reason = reason
+        self.limit = limit

@@ -36,6 +36,7 @@ from ._exceptions import (
 )
 from ._proxy import ProxyURL, url_origin
 from ._ratelimit import (
+    Budget,
     Pacer,
     PacingTooLongError,
     RateLimitInfo,
@@ -317,7 +318,8 @@ class Session:
         self._shared = _Shared(http_session)
         self._root = True
         self._closed = False
-        self._pacer = Pacer(config.rate_limit) if config.rate_limit is not None else None
+        self._pacer = _budget(config, api_key)
+        self._owns_pacer = True
         self._calls = _Counter()
         self._wait_listeners: list[WaitListener] = []
         self.proxy = config.proxy.for_url(config.base_url)
@@ -354,8 +356,9 @@ class Session:
         derived._root = False
         derived._closed = False
         derived._calls = _Counter()
-        if config.rate_limit != self.config.rate_limit:
-            derived._pacer = Pacer(config.rate_limit) if config.rate_limit is not None else None
+        derived._owns_pacer = config.rate_limit != self.config.rate_limit
+        if derived._owns_pacer:
+            derived._pacer = _budget(config, self._api_key.reveal())
         return derived
 
     def for_call(self, max_retries: int | None) -> Session:
@@ -372,6 +375,7 @@ class Session:
         retry = attrs.evolve(self.config.retry, max_retries=max_retries)
         view = copy.copy(self)
         view.config = attrs.evolve(self.config, retry=retry)
+        view._owns_pacer = False
         return view
 
     @property
@@ -428,6 +432,8 @@ class Session:
         if self._closed:
             return
         self._closed = True
+        if self._owns_pacer and self._pacer is not None:
+            await self._pacer.aclose()
         if not self._root:
             return
         shared = self._shared
@@ -461,7 +467,7 @@ class Session:
         ceiling = min(policy.backoff_max, policy.backoff_base * (2**attempt))
         return random.uniform(0, ceiling)
 
-    def _observe(self, headers: Mapping[str, str]) -> None:
+    async def _observe(self, headers: Mapping[str, str]) -> None:
         info = RateLimitInfo.from_headers(headers)
         if info is None:
             return
@@ -469,20 +475,31 @@ class Session:
         if self._pacer is not None and info.remaining == 0:
             wait = info.seconds_until_reset()
             if wait:
-                self._pacer.block_for(wait)
+                await self._pacer.hold(wait)
 
     async def _pace(self, method: str, path: str) -> None:
         if self._pacer is None:
             return
+        policy = self.config.retry
         try:
             waited = await self._pacer.acquire(
-                self.config.retry.max_wait,
+                policy.max_wait,
                 lambda delay, reason: self._notify_wait(reason, delay, method, path),
+                max_reset_wait=policy.server_wait_limit,
             )
         except PacingTooLongError as exc:
+            if exc.reason == "server_reset":
+                message = (
+                    "the server reported its rate-limit window used up; waiting for its reset "
+                    f"would take {exc.delay:.1f}s, longer than max_reset_wait={exc.limit:.1f}s"
+                )
+            else:
+                message = (
+                    f"the client-side rate limit would need a wait of {exc.delay:.1f}s, longer "
+                    f"than max_wait={exc.limit:.1f}s"
+                )
             raise RateLimitError(
-                f"the client-side rate limit would need a wait of {exc.delay:.1f}s, longer than "
-                f"max_wait={self.config.retry.max_wait:.1f}s",
+                message,
                 retry_after=exc.delay,
                 status_code=429,
                 code="client_rate_limited",
@@ -612,7 +629,7 @@ class Session:
                     proxy=self.proxy.url,
                     status_code=407,
                 )
-            self._observe(resp_headers)
+            await self._observe(resp_headers)
             if 200 <= status < 300:
                 body = _parse_json(raw)
                 request_id = _request_id(body if body is not _NOT_JSON else None, resp_headers)
@@ -661,14 +678,16 @@ class Session:
                 raise api_error
             server_wait = _retry_after(resp_headers)
             if status == 429 and server_wait is not None and self._pacer is not None:
-                self._pacer.block_for(server_wait)
+                await self._pacer.hold(server_wait)
             if attempt >= policy.max_retries:
                 raise api_error
             wait = server_wait if server_wait is not None else self._backoff(attempt)
-            if wait > policy.max_wait:
+            # The server's own reset is waited out up to max_reset_wait; other waits max_wait.
+            wait_limit = policy.server_wait_limit if status == 429 else policy.max_wait
+            if wait > wait_limit:
                 logger.info(
-                    "%s %s -> %d: server asks for %.1fs, more than max_wait; giving up",
-                    method, path, status, wait,
+                    "%s %s -> %d: server asks for %.1fs, more than the %.1fs limit; giving up",
+                    method, path, status, wait, wait_limit,
                 )  # fmt: skip
                 raise api_error
             if recover is not None and status != 429:  # a 429 was refused, not acted on
@@ -701,6 +720,18 @@ class Session:
         if found is not None:
             logger.info("%s %s: the failed call had acted; returning what it created", method, path)
         return found
+
+
+def _budget(config: ClientConfig, api_key: str) -> Budget | None:
+    """The rate-limit budget the config asks for: none, per process, or shared in Redis."""
+    limits = config.rate_limit
+    if limits is None:
+        return None
+    if limits.redis_url is None:
+        return Pacer(limits)
+    from ._shared_budget import RedisBudget
+
+    return RedisBudget(limits, api_key)
 
 
 def _response(

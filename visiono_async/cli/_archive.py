@@ -90,6 +90,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     how.add_argument("--sidecar", action="store_true", help="write <file>.json metadata")
     how.add_argument("--fsync", action="store_true", help="fsync every file (slower)")
+    how.add_argument(
+        "--shared",
+        action="store_true",
+        help="let other --shared runs archive into DEST at the same time (each file once)",
+    )
     how.add_argument("--quiet", action="store_true", help="no progress display")
     conn = parser.add_argument_group("connection")
     conn.add_argument(
@@ -139,6 +144,7 @@ async def run_archive(args: argparse.Namespace) -> int:
                 sidecar=args.sidecar,
                 fsync=args.fsync,
                 on_progress=display,
+                shared_dest=args.shared,
             )
     except ArchiveError as exc:
         display.close()

@@ -95,6 +95,8 @@ class ManifestEntry:
 
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    # Runs sharing a destination (shared_dest=True) queue for the write lock, not fail.
+    conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
@@ -221,7 +223,12 @@ async def read_manifest(dest: str | os.PathLike[str]) -> list[ManifestEntry]:
             return []
         conn = sqlite3.connect(path)
         try:
+            conn.execute("PRAGMA busy_timeout=30000")
             rows = conn.execute(f"SELECT {_COLUMNS} FROM files ORDER BY path").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return []  # a run (another process) has just created the file, not yet its table
         finally:
             conn.close()
         names = [c.strip() for c in _COLUMNS.split(",")]

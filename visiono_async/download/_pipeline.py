@@ -20,6 +20,7 @@ import errno
 import hashlib
 import math
 import os
+import secrets
 import shutil
 import sqlite3
 import sys
@@ -49,6 +50,7 @@ from .._exceptions import (
 )
 from .._proxy import ProxySettings
 from ._aiohttp import AiohttpTransport
+from ._claims import SharedDestination
 from ._fetch import FATAL_REASONS, FetchContext, FetchResult, FetchSettings, Target, fetch_file
 from ._http import LeanTransport
 from ._manifest import STATE_DIR, Manifest
@@ -154,7 +156,9 @@ class _Run:
         sidecar: bool,
         on_progress: ProgressCallback | None,
         ahead_limit: int,
+        shared: SharedDestination | None = None,
     ) -> None:
+        self.shared = shared
         self.source = source
         self.ahead = 0
         self.ahead_limit = ahead_limit
@@ -316,6 +320,19 @@ class _Run:
                     job.state.done_one()
 
     async def _one(self, job: _Job, tg: TaskGroup) -> None:
+        if self.shared is None:
+            await self._fetch_one(job, tg)
+            return
+        # shared_dest: one run at a time per file; recorded before the claim is let go.
+        async with self.shared.claim(job.file_id) as archived:
+            if archived is not None:
+                self.skipped += 1
+                self.emit("file_skipped", file_id=job.file_id, path=archived[0])
+                return
+            await self._fetch_one(job, tg)
+            await self.flush()
+
+    async def _fetch_one(self, job: _Job, tg: TaskGroup) -> None:
         rel = job.target.rel_path
         self.emit("file_started", file_id=job.file_id, path=rel)
         try:
@@ -486,7 +503,8 @@ def _prepare(dest: str) -> tuple[str, str]:
     tmp_dir = os.path.join(state_dir, "tmp")
     try:
         os.makedirs(tmp_dir, exist_ok=True)
-        probe = os.path.join(tmp_dir, f".probe-{os.getpid()}")
+        # Unique per run: runs in one process (shared_dest jobs) must not remove each other's.
+        probe = os.path.join(tmp_dir, f".probe-{os.getpid()}-{secrets.token_hex(4)}")
         with open(probe, "wb"):
             pass
         os.unlink(probe)
@@ -538,6 +556,7 @@ async def archive(
     http: aiohttp.ClientSession | None = None,
     transport: StorageTransport | None = None,
     settings: FetchSettings | None = None,
+    shared_dest: bool = False,
 ) -> ArchiveReport:
     """Archive photos (or any signed-URL files) into ``dest``, incrementally and safely.
 
@@ -588,6 +607,11 @@ async def archive(
             ``AiohttpTransport`` or your own); it stays yours, open after the run. Takes
             precedence over ``http``.
         settings: Full fetch settings; overrides the individual tuning options.
+        shared_dest: Let other runs (processes on this host, e.g. queue workers) archive
+            into ``dest`` at the same time: each file is claimed before it is fetched, so
+            none is fetched by two runs at once or written twice, and each is recorded in
+            the manifest before its claim is let go. An exclusive run (the default) still
+            refuses to start beside shared ones, and they beside it. POSIX only.
 
     Returns:
         The report: downloaded, skipped, failed (with reasons), bytes, elapsed, API calls.
@@ -637,12 +661,19 @@ async def archive(
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
     state_dir, tmp_dir = await anyio.to_thread.run_sync(_prepare, root)
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(_exclusive(state_dir))
+        shared: SharedDestination | None = None
+        if shared_dest:
+            shared = await SharedDestination.open(state_dir)
+            stack.callback(shared.close)
+            tmp_dir = shared.tmp_dir
+        else:
+            stack.enter_context(_exclusive(state_dir))
         if progress:
             bar = terminal_progress()
             stack.callback(bar.close)
             on_progress = _both(bar, on_progress)
-        await anyio.to_thread.run_sync(_clean_tmp, tmp_dir)
+        if shared is None:
+            await anyio.to_thread.run_sync(_clean_tmp, tmp_dir)
         storage = await _storage_transport(
             stack, client, http, transport, fetch_settings, concurrency
         )
@@ -667,6 +698,7 @@ async def archive(
             sidecar=sidecar,
             on_progress=on_progress,
             ahead_limit=max(4 * concurrency, 32),
+            shared=shared,
         )
         run.ctx.on_bytes = run.on_bytes
         if client is not None:

@@ -17,6 +17,7 @@ import anyio
 from aiohttp import web
 
 from ..webhooks import WebhookReceiver
+from ._stores import check_store_is_shared
 
 __all__ = ["receiver_context", "webhook_handler"]
 
@@ -32,11 +33,14 @@ def webhook_handler(receiver: WebhookReceiver) -> AiohttpHandler:
     runs, so Visiono is acknowledged even when the handler is slow or raises.
 
     Args:
-        receiver: The receiver: secret, handler and store.
+        receiver: The receiver: secret, handler and store. With several worker processes
+            give it a shared store (``SQLiteEventStore``, ``RedisEventStore``): a
+            ``MemoryEventStore`` de-duplicates per process.
 
     Returns:
         A handler for ``app.router.add_post(path, handler)``.
     """
+    check_store_is_shared(receiver)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         chunks = request.content.iter_chunked(64 * 1024)

@@ -45,6 +45,7 @@ from ..webhooks import (
     construct_event,
 )
 from ..webhooks._receiver import read_limited
+from ._stores import check_store_is_shared
 
 __all__ = [
     "STATE_KEY",
@@ -82,13 +83,18 @@ def webhook_router(
     response has been sent; an exception from it is logged and the event stays pending.
 
     Args:
-        receiver: The receiver: secret, handler and store.
+        receiver: The receiver: secret, handler and store. With several worker processes
+            (``uvicorn --workers N``, replicas) give it a shared store, ``SQLiteEventStore``
+            or ``RedisEventStore``: a ``MemoryEventStore`` de-duplicates per process, so a
+            delivery would run its handler once per worker (logged as a warning when
+            ``WEB_CONCURRENCY`` says there are several).
         path: The route's path.
         include_in_schema: Whether the route appears in the OpenAPI schema.
 
     Returns:
         A router for ``app.include_router(...)``.
     """
+    check_store_is_shared(receiver)
     router = APIRouter()
 
     async def receive_visiono_webhook(request: Request) -> Response:

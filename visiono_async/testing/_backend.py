@@ -28,6 +28,7 @@ class Backend:
         rate_limit_per_minute: int,
         rate_limit_per_hour: int,
         url_ttl: float,
+        rate_limit_window_scale: float = 1.0,
         storage: PhotoStorage | None,
         webhook_time_factor: float,
         allow_http_webhooks: bool,
@@ -48,7 +49,9 @@ class Backend:
         )
         self.storage: PhotoStorage = storage if storage is not None else self.memory_storage  # type: ignore[assignment]
         self.store = Store(self.clock, self.serializer, self.storage)
-        self.rate_limiter = RateLimiter(rate_limit_per_minute, rate_limit_per_hour)
+        self.rate_limiter = RateLimiter(
+            rate_limit_per_minute, rate_limit_per_hour, rate_limit_window_scale
+        )
         self.idempotency = IdempotencyStore(self.clock)
         self.faults = FaultInjector()
         self.requests: list[RecordedRequest] = []

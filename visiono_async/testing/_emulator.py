@@ -37,6 +37,9 @@ class VisionoEmulator:
         port: The port to bind; 0 picks a free one.
         rate_limit_per_minute: Requests per key per 60 s window.
         rate_limit_per_hour: Requests per key per 3600 s window.
+        rate_limit_window_scale: Shortens both windows, for tests (0.02: a 1.2 s minute and
+            a 72 s hour); the emulator's choice, as are the milliseconds it then puts in
+            ``X-RateLimit-Reset`` and ``Retry-After``. 1 (the default) is Visiono's.
         url_ttl: How long signed download URLs stay valid, in seconds.
         storage: Where photo bytes live; ``None`` serves them from the emulator itself. The
             emulator starts and closes the storage with itself.
@@ -73,6 +76,7 @@ class VisionoEmulator:
         port: int = 0,
         rate_limit_per_minute: int = 60,
         rate_limit_per_hour: int = 1000,
+        rate_limit_window_scale: float = 1.0,
         url_ttl: float = 86400.0,
         storage: PhotoStorage | None = None,
         webhook_time_factor: float = 1.0,
@@ -87,6 +91,7 @@ class VisionoEmulator:
         self._backend = Backend(
             rate_limit_per_minute=rate_limit_per_minute,
             rate_limit_per_hour=rate_limit_per_hour,
+            rate_limit_window_scale=rate_limit_window_scale,
             url_ttl=url_ttl,
             storage=storage,
             webhook_time_factor=webhook_time_factor,
