@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ._aiohttp import AiohttpTransport as AiohttpTransport
 from ._fetch import FetchSettings as FetchSettings
-from ._fetch import TempFile as TempFile
 from ._http import BodyPipe as BodyPipe
 from ._http import LeanTransport as LeanTransport
 from ._manifest import ManifestEntry as ManifestEntry
@@ -31,6 +30,7 @@ from ._progress import terminal_progress as terminal_progress
 from ._report import ArchiveError as ArchiveError
 from ._report import ArchiveReport as ArchiveReport
 from ._report import FailedFile as FailedFile
+from ._sink import TempFile as TempFile
 from ._source import Batch as Batch
 from ._source import RemoteFile as RemoteFile
 from ._source import SignedURLSource as SignedURLSource

@@ -14,22 +14,18 @@ and start again early enough that downloads never wait for the API.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
 import datetime as dt
-import errno
 import hashlib
-import math
 import os
-import shutil
-import sqlite3
-import sys
 import time
 from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
-    Iterator,
     Sequence,
 )
 from typing import Any, Literal, Protocol
@@ -44,11 +40,15 @@ from .._config import ClientConfig
 from .._exceptions import AuthenticationError, DownloadError, PermissionDeniedError
 from .._proxy import ProxySettings
 from ._aiohttp import AiohttpTransport
-from ._fetch import FATAL_REASONS, FetchContext, FetchResult, FetchSettings, Target, fetch_file
+from ._destination import Destination, clean_tmp, exclusive, prepare
+from ._fetch import FATAL_REASONS, FetchContext, FetchSettings, Target, fetch_file
+from ._finish import Finisher
 from ._http import LeanTransport
-from ._manifest import STATE_DIR, Manifest
+from ._manifest import STATE_CHANGED, Manifest
 from ._paths import DEFAULT_TEMPLATE, extension_for, render_path, template_fields
 from ._progress import ProgressCallback, ProgressEvent, ProgressKind, terminal_progress
+from ._reconcile import reconcile
+from ._record import ArchivedFile, naming_fields
 from ._refresh import BatchURLs
 from ._report import ArchiveError, ArchiveReport, FailedFile
 from ._source import Batch, RemoteFile, Source
@@ -63,8 +63,8 @@ _VARIANTS: dict[str, frozenset[str]] = {
     "thumbnail": frozenset({"thumbnail"}),
     "both": frozenset({"original", "thumbnail"}),
 }
-_FLUSH_INTERVAL = 0.25
-_FLUSH_ROWS = 512
+_FINISHERS = 2
+"""Finish-and-record tasks: one group in a thread while the next one gathers."""
 _IO_THREADS = 4
 """Worker threads for file work: chunks of large files are written and hashed in parallel."""
 _HANDOFF_BYTES = 256 * 1024
@@ -134,29 +134,28 @@ class _Run:
         self,
         *,
         source: Source,
-        dest: str,
-        state_dir: str,
+        dest: Destination,
         manifest: Manifest,
-        ctx: FetchContext,
         variants: frozenset[str],
         template: str,
         sidecar: bool,
         on_progress: ProgressCallback | None,
         ahead_limit: int,
+        limiter: anyio.CapacityLimiter,
     ) -> None:
         self.source = source
         self.ahead = 0
         self.ahead_limit = ahead_limit
         self._room = anyio.Event()
         self.dest = dest
-        self.state_dir = state_dir
         self.manifest = manifest
-        self.ctx = ctx
+        self.limiter = limiter
         self.variants = variants
         self.template = template
         self.template_has_variant = "variant" in template_fields(template)
         self.sidecar = sidecar
         self.on_progress = on_progress
+        self.listener_room = _LISTENER_ROOM.get()
         self.files_total = 0
         self.downloaded = 0
         self.skipped = 0
@@ -164,7 +163,6 @@ class _Run:
         self.bytes_total = 0
         self.failed: list[FailedFile] = []
         self.fetches = 0
-        self.pending_rows: list[tuple[FetchResult, str]] = []
         self.claimed: dict[str, str] = {}
         self.fatal: DownloadError | None = None
         self.error: Exception | None = None
@@ -209,6 +207,11 @@ class _Run:
     def on_fetch(self, _key: str) -> None:
         self.fetches += 1
 
+    def on_archived(self, archived: ArchivedFile) -> None:
+        """A file is under its final name with its row: count it (the finisher calls)."""
+        self.downloaded += 1
+        self.emit("file_done", file_id=archived.file.id, path=archived.path, size=archived.bytes)
+
     def fail(self, who: str, path: str | None, reason: str, message: str) -> None:
         self.failed.append(FailedFile(who, path, reason, message))
         self.emit("file_failed", file_id=who, path=path, message=f"{reason}: {message}")
@@ -216,15 +219,17 @@ class _Run:
     # -- stages -----------------------------------------------------------------------
 
     async def list_batches(self, send: MemoryObjectSendStream[Batch]) -> None:
+        """list: the source's batches, pulled as the next stage has room."""
         async with send:
             async for batch in self.source.batches():
                 await send.send(batch)
 
-    async def fetch_batches(
+    async def sign_batches(
         self,
         receive: MemoryObjectReceiveStream[Batch],
         send: MemoryObjectSendStream[BatchURLs],
     ) -> None:
+        """sign: each batch's URLs, fetched just in time (a few rounds of files ahead)."""
         async with receive, send:
             async for batch in receive:
                 while self.ahead >= self.ahead_limit:
@@ -243,11 +248,12 @@ class _Run:
                 self.ahead += urls.ahead_count
                 await send.send(urls)
 
-    async def dispatch(
+    async def plan(
         self,
         receive: MemoryObjectReceiveStream[BatchURLs],
         send: MemoryObjectSendStream[_Job],
     ) -> None:
+        """plan: skip what is complete, name the rest (collisions resolved), hand it on."""
         async with receive, send:
             async for urls in receive:
                 state = _BatchState(urls)
@@ -255,12 +261,18 @@ class _Run:
                 self.files_total += len(files)
                 self.emit("batch", message=urls.key)
                 complete = await self._complete_on_disk(files)
+                todo = [(f, self._path_for(f)) for f in files if f.id not in complete]
+                found = await self._reconcile(urls.key, todo)
+                for file, rel in todo:
+                    if file.id in found:
+                        complete[file.id] = rel
                 for file in files:
                     if file.id in complete:
                         self.skipped += 1
                         self.emit("file_skipped", file_id=file.id, path=complete[file.id])
+                for file, rel in todo:
+                    if file.id in complete:
                         continue
-                    rel = self._path_for(file)
                     self.bytes_total += _expected_size(file)
                     state.outstanding += 1
                     job = _Job(urls, file.id, Target(rel, self.sidecar), state)
@@ -274,9 +286,14 @@ class _Run:
                 self.ahead -= urls.ahead_count
                 self._room.set()
 
-    async def work(self, receive: MemoryObjectReceiveStream[_Job], tg: TaskGroup) -> None:
+    async def work(
+        self, ctx: FetchContext, receive: MemoryObjectReceiveStream[_Job], tg: TaskGroup
+    ) -> None:
+        """fetch: one worker; each file goes on to the finisher once its bytes are in."""
         async with receive:
             while True:
+                if self.listener_room is not None:
+                    await self.listener_room()  # a slow event reader holds the run back
                 try:
                     # The next job without a round trip through the event loop when one is
                     # queued (every fetch awaits the network, so cancellation still lands).
@@ -291,47 +308,21 @@ class _Run:
                 if self.fatal is not None or self.error is not None:
                     return  # the run is stopping (a fatal file error, a failed stage)
                 try:
-                    await self._one(job, tg)
+                    await self._one(ctx, job, tg)
                 finally:
                     job.state.done_one()
 
-    async def _one(self, job: _Job, tg: TaskGroup) -> None:
+    async def _one(self, ctx: FetchContext, job: _Job, tg: TaskGroup) -> None:
         rel = job.target.rel_path
         self.emit("file_started", file_id=job.file_id, path=rel)
         try:
-            result = await fetch_file(self.ctx, job.urls, job.file_id, job.target)
+            await fetch_file(ctx, job.urls, job.file_id, job.target)
         except DownloadError as exc:
             who = exc.submission_id or job.file_id
             self.fail(who, rel, exc.reason, str(exc))
             if exc.reason in FATAL_REASONS and self.fatal is None:
                 self.fatal = exc
                 tg.cancel_scope.cancel()
-            return
-        self.downloaded += 1
-        self.pending_rows.append((result, job.urls.key))
-        self.emit("file_done", file_id=job.file_id, path=rel, size=result.bytes)
-
-    async def flush_periodically(self) -> None:
-        while True:
-            await anyio.sleep(_FLUSH_INTERVAL)
-            await self.flush()
-
-    async def flush(self) -> None:
-        rows, self.pending_rows = self.pending_rows, []
-        if not rows:
-            return
-        try:
-            # Shielded: these rows are no longer pending, and a cancellation landing while
-            # the write waits for its lock (the periodic flush as the run ends) would lose
-            # them, leaving archived files the manifest does not know.
-            with anyio.CancelScope(shield=True):
-                await self.manifest.record(rows)
-        except (sqlite3.Error, OSError) as exc:
-            full = "full" in str(exc).lower() or getattr(exc, "errno", None) == errno.ENOSPC
-            raise ArchiveError(
-                f"cannot write the manifest in {self.state_dir!r}: {exc}",
-                reason="disk_full" if full else "manifest_error",
-            ) from exc
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -340,35 +331,51 @@ class _Run:
         known = [(f.id, entry) for f in files if (entry := self.manifest.lookup(f.id))]
         if not known:
             return {}
-        root = self.dest
+        root = self.dest.root
 
         def check() -> tuple[dict[str, str], list[str]]:
             present: dict[str, str] = {}
             missing: list[str] = []
-            for file_id, (rel, size) in known:
+            for file_id, entry in known:
+                if entry.state == STATE_CHANGED:
+                    continue  # ``verify`` found it changed: fetched again, over it
                 try:
-                    ok = os.stat(os.path.join(root, rel)).st_size == size
+                    ok = os.stat(os.path.join(root, entry.path)).st_size == entry.bytes
                 except OSError:
                     ok = False
                 if ok:
-                    present[file_id] = rel
+                    present[file_id] = entry.path
                 else:
                     missing.append(file_id)
             return present, missing
 
-        present, missing = await anyio.to_thread.run_sync(check)
+        present, missing = await anyio.to_thread.run_sync(check, limiter=self.limiter)
         if missing:
             await self.manifest.forget(missing)
         for file_id, rel in present.items():
             self.claimed[rel.casefold()] = file_id
         return present
 
+    async def _reconcile(self, batch: str, todo: list[tuple[RemoteFile, str]]) -> set[str]:
+        """Files found under their name without a row whose bytes match the source:
+        recorded, not fetched (a manifest rebuilt, a run killed). Returns their ids."""
+        candidates = [
+            (f, rel)
+            for f, rel in todo
+            if (known := self.manifest.lookup(f.id)) is None or known.state != STATE_CHANGED
+        ]
+        if not candidates:
+            return set()
+        found = await anyio.to_thread.run_sync(
+            reconcile, self.dest.root, self.manifest, batch, candidates, limiter=self.limiter
+        )
+        self.manifest.note(found)
+        return {a.file.id for a in found}
+
     def _path_for(self, file: RemoteFile) -> str:
-        fields = dict(file.fields)
-        ext = fields.get("ext") or extension_for(file.mime_type, file.url)
-        fields["ext"] = ext
-        fields.setdefault("id", file.id)
-        fields["variant"] = file.variant
+        ext = extension_for(file.mime_type, file.url)
+        fields = naming_fields(file, ext)
+        ext = fields["ext"]
         rel = render_path(self.template, fields)
         if file.variant != "original" and not self.template_has_variant:
             rel = _insert_before_ext(rel, ext, f".{file.variant}")
@@ -398,7 +405,7 @@ class _Run:
             bytes=self.bytes_done,
             elapsed=time.monotonic() - self.started,
             api_calls=self._api_calls(),
-            dest=self.dest,
+            dest=self.dest.root,
         )
 
 
@@ -430,56 +437,6 @@ def _expected_size(file: RemoteFile) -> int:
     if file.size_kb is not None:
         return int(file.size_kb * 1024)
     return 0
-
-
-@contextlib.contextmanager
-def _exclusive(state_dir: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``dest`` for the run (POSIX; a no-op elsewhere)."""
-    path = os.path.join(state_dir, "lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if sys.platform != "win32":
-            import fcntl
-
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ArchiveError(
-                    "another archive run is writing to this destination",
-                    reason="destination_busy",
-                ) from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def _prepare(dest: str) -> tuple[str, str]:
-    """Create dest, its state folder and an empty temp folder; return (state, tmp)."""
-    state_dir = os.path.join(dest, STATE_DIR)
-    tmp_dir = os.path.join(state_dir, "tmp")
-    try:
-        os.makedirs(tmp_dir, exist_ok=True)
-        probe = os.path.join(tmp_dir, f".probe-{os.getpid()}")
-        with open(probe, "wb"):
-            pass
-        os.unlink(probe)
-    except OSError as exc:
-        raise ArchiveError(
-            f"cannot write to the destination {dest!r}: {exc.strerror or exc}",
-            reason="destination_not_writable",
-        ) from exc
-    return state_dir, tmp_dir
-
-
-def _clean_tmp(tmp_dir: str) -> None:
-    """Remove temp files left by a run that was killed."""
-    with os.scandir(tmp_dir) as entries:
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path)
-                else:
-                    os.unlink(entry.path)
 
 
 async def archive(
@@ -606,54 +563,70 @@ async def archive(
         fsync=fsync,
     )
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
-    state_dir, tmp_dir = await anyio.to_thread.run_sync(_prepare, root)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(_exclusive(state_dir))
-        if progress:
-            bar = terminal_progress()
-            stack.callback(bar.close)
-            on_progress = _both(bar, on_progress)
-        await anyio.to_thread.run_sync(_clean_tmp, tmp_dir)
-        storage = await _storage_transport(
-            stack, client, http, transport, fetch_settings, concurrency
-        )
-        io = IOThreads(_IO_THREADS)
-        stack.callback(io.close)
-        manifest = await Manifest.open(state_dir)
-        run = _Run(
-            source=source,
-            dest=root,
-            state_dir=state_dir,
-            manifest=manifest,
-            ctx=FetchContext(
+    run: _Run | None = None
+    started = time.monotonic()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            destination = await anyio.to_thread.run_sync(prepare, root)
+            stack.enter_context(exclusive(destination.state_dir))
+            if progress:
+                bar = terminal_progress()
+                stack.callback(bar.close)
+                on_progress = _both(bar, on_progress)
+            await anyio.to_thread.run_sync(clean_tmp, destination.tmp_dir)
+            storage = await _storage_transport(
+                stack, client, http, transport, fetch_settings, concurrency
+            )
+            io = IOThreads(_IO_THREADS)
+            # Closed in a thread: shutting the pool down waits for its threads.
+            stack.push_async_callback(_shielded, anyio.to_thread.run_sync, io.close)
+            manifest = await Manifest.open(destination.state_dir)
+            stack.push_async_callback(_shielded, manifest.aclose)
+            stack.push_async_callback(
+                _shielded, anyio.to_thread.run_sync, clean_tmp, destination.tmp_dir
+            )
+            limiter = anyio.CapacityLimiter(_IO_THREADS)
+            run = _Run(
+                source=source,
+                dest=destination,
+                manifest=manifest,
+                variants=_VARIANTS[variant],
+                template=template,
+                sidecar=sidecar,
+                on_progress=on_progress,
+                ahead_limit=max(4 * concurrency, 32),
+                limiter=limiter,
+            )
+            finisher = Finisher(
+                destination,
+                manifest,
+                fsync=fetch_settings.fsync,
+                limiter=limiter,
+                on_archived=run.on_archived,
+            )
+            ctx = FetchContext(
                 storage,
-                root,
-                tmp_dir,
+                destination.tmp_dir,
                 fetch_settings,
-                on_bytes=lambda _n: None,
+                on_bytes=run.on_bytes,
                 io=io,
-            ),
-            variants=_VARIANTS[variant],
-            template=template,
-            sidecar=sidecar,
-            on_progress=on_progress,
-            ahead_limit=max(4 * concurrency, 32),
-        )
-        run.ctx.on_bytes = run.on_bytes
-        if client is not None:
-            run.api_counter = getattr(client, "session", None)
-            run.api_calls_before = _session_calls(run.api_counter)
-        try:
-            await _run_stages(run, concurrency=concurrency, lookahead=max(1, lookahead))
-        finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await run.flush()
-                finally:
-                    await manifest.aclose()
+                limiter=limiter,
+                finisher=finisher,
+            )
+            if client is not None:
+                run.api_counter = getattr(client, "session", None)
+                run.api_calls_before = _session_calls(run.api_counter)
+            await _run_stages(
+                run, ctx, finisher, concurrency=concurrency, lookahead=max(1, lookahead)
+            )
+            if finisher.fatal is not None:
+                run.fatal = finisher.fatal  # the manifest failed: that is the story
         report = run.report()
         run.emit("finished")
         if run.fatal is not None:
+            if isinstance(run.fatal, ArchiveError):
+                run.fatal.report = report
+                raise run.fatal
             raise ArchiveError(
                 f"archive stopped: {run.fatal}",
                 reason=run.fatal.reason,
@@ -661,7 +634,28 @@ async def archive(
                 submission_id=run.fatal.submission_id,
             )
         return report
-    raise AssertionError("unreachable")  # pragma: no cover
+    except ArchiveError as exc:
+        if exc.report is None:
+            exc.report = run.report() if run is not None else _empty_report(root, started)
+        raise
+
+
+async def _shielded(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Clean-up that a cancellation must not cut short."""
+    with anyio.CancelScope(shield=True):
+        await func(*args)
+
+
+def _empty_report(root: str, started: float) -> ArchiveReport:
+    return ArchiveReport(
+        downloaded=0,
+        skipped=0,
+        failed=[],
+        bytes=0,
+        elapsed=time.monotonic() - started,
+        api_calls=0,
+        dest=root,
+    )
 
 
 async def _storage_transport(
@@ -702,31 +696,37 @@ async def _storage_transport(
     )
 
 
-async def _run_stages(run: _Run, *, concurrency: int, lookahead: int) -> None:
+async def _run_stages(
+    run: _Run, ctx: FetchContext, finisher: Finisher, *, concurrency: int, lookahead: int
+) -> None:
+    """list -> sign -> plan -> fetch -> finish and record, joined by memory streams."""
     async with anyio.create_task_group() as outer:
-        outer.start_soon(_guard, run, outer, run.flush_periodically)
-        async with anyio.create_task_group() as tg:
-            batches_send, batches_recv = anyio.create_memory_object_stream[Batch](0)
-            # Bounded by files (ahead_limit), not by this buffer, which only caps the count
-            # of empty or tiny batches waiting.
-            fetched_send, fetched_recv = anyio.create_memory_object_stream[BatchURLs](64)
-            jobs_send, jobs_recv = anyio.create_memory_object_stream[_Job](concurrency)
-            tg.start_soon(_guard, run, tg, run.list_batches, batches_send)
-            async with batches_recv, fetched_send:
-                for _ in range(lookahead):
-                    tg.start_soon(
-                        _guard,
-                        run,
-                        tg,
-                        run.fetch_batches,
-                        batches_recv.clone(),
-                        fetched_send.clone(),
-                    )
-            tg.start_soon(_guard, run, tg, run.dispatch, fetched_recv, jobs_send)
-            async with jobs_recv:
-                for _ in range(concurrency):
-                    tg.start_soon(_guard, run, tg, run.work, jobs_recv.clone(), tg)
-        outer.cancel_scope.cancel()
+        for _ in range(_FINISHERS):
+            outer.start_soon(_guard, run, outer, finisher.run, finisher.receiver())
+        try:
+            async with anyio.create_task_group() as tg:
+                batches_send, batches_recv = anyio.create_memory_object_stream[Batch](0)
+                # Bounded by files (ahead_limit), not by this buffer, which only caps the
+                # count of empty or tiny batches waiting.
+                signed_send, signed_recv = anyio.create_memory_object_stream[BatchURLs](64)
+                jobs_send, jobs_recv = anyio.create_memory_object_stream[_Job](concurrency)
+                tg.start_soon(_guard, run, tg, run.list_batches, batches_send)
+                async with batches_recv, signed_send:
+                    for _ in range(lookahead):
+                        tg.start_soon(
+                            _guard,
+                            run,
+                            tg,
+                            run.sign_batches,
+                            batches_recv.clone(),
+                            signed_send.clone(),
+                        )
+                tg.start_soon(_guard, run, tg, run.plan, signed_recv, jobs_send)
+                async with jobs_recv:
+                    for _ in range(concurrency):
+                        tg.start_soon(_guard, run, tg, run.work, ctx, jobs_recv.clone(), tg)
+        finally:
+            finisher.close_intake()  # the finishers end once what was handed in is done
     if run.error is not None:
         # Raised as itself, not wrapped in an exception group: callers catch APIError.
         raise run.error
@@ -744,29 +744,85 @@ async def _guard(
         tg.cancel_scope.cancel()
 
 
-@attrs.define(eq=False)
+_LISTENER_ROOM: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = (
+    contextvars.ContextVar("visiono_archive_listener_room", default=None)
+)
+"""Set by ``iter_archive``: workers await it before each file, so a slow reader holds the
+run back instead of the events piling up."""
+
+_EVENTS_BUFFER = 256
+
+
 class ArchiveEvents:
     """The progress events of a running archive, as an async iterator.
 
-    Returned by ``iter_archive``; ``report`` is set once the iteration has finished.
+    Returned by ``iter_archive``; ``report`` is set once the iteration has finished. The
+    buffer is bounded: while ``max_buffered`` events wait for the reader, no new file
+    starts (``"bytes"`` events in a row are merged into one, their totals kept), so a
+    reader that falls behind slows the run down rather than filling memory.
+
+    Attributes:
+        report: The run's report, once it has ended.
+        max_buffered: Events waiting for the reader at which new files wait.
     """
 
-    _receive: MemoryObjectReceiveStream[ProgressEvent]
-    report: ArchiveReport | None = None
+    def __init__(self, max_buffered: int = _EVENTS_BUFFER) -> None:
+        self.report: ArchiveReport | None = None
+        self.max_buffered = max_buffered
+        self.peak = 0
+        """The most events that ever waited for the reader."""
+        self._queue: collections.deque[ProgressEvent] = collections.deque()
+        self._arrived = anyio.Event()
+        self._taken = anyio.Event()
+        self._closed = False
+
+    @property
+    def buffered(self) -> int:
+        """Events waiting for the reader now."""
+        return len(self._queue)
+
+    def _put(self, event: ProgressEvent) -> None:
+        queue = self._queue
+        if event.kind == "bytes" and queue and queue[-1].kind == "bytes":
+            event = attrs.evolve(event, bytes=queue[-1].bytes + event.bytes)
+            queue[-1] = event
+        else:
+            queue.append(event)
+            self.peak = max(self.peak, len(queue))
+        self._arrived.set()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._arrived.set()
+
+    async def _room(self) -> None:
+        while len(self._queue) >= self.max_buffered and not self._closed:
+            if self._taken.is_set():
+                self._taken = anyio.Event()
+            await self._taken.wait()
 
     def __aiter__(self) -> ArchiveEvents:
         return self
 
     async def __anext__(self) -> ProgressEvent:
-        try:
-            return await self._receive.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
+        while not self._queue:
+            if self._closed:
+                raise StopAsyncIteration
+            if self._arrived.is_set():
+                self._arrived = anyio.Event()
+            await self._arrived.wait()
+        event = self._queue.popleft()
+        self._taken.set()
+        return event
 
 
 @contextlib.asynccontextmanager
 async def iter_archive(
-    client: ArchiveClient | None, dest: str | os.PathLike[str], **options: Any
+    client: ArchiveClient | None,
+    dest: str | os.PathLike[str],
+    *,
+    buffer: int = _EVENTS_BUFFER,
+    **options: Any,
 ) -> AsyncIterator[ArchiveEvents]:
     """Run ``archive`` in the background and iterate over its progress events.
 
@@ -781,20 +837,25 @@ async def iter_archive(
     Args:
         client: As for ``archive``.
         dest: As for ``archive``.
+        buffer: Events that may wait for the reader before new files wait too.
         **options: Any keyword option of ``archive`` except ``on_progress``.
 
     Yields:
-        The events; ``report`` is filled in when the run ends. Leaving the block early
-        cancels the run.
+        The events (a bounded buffer: a slow reader slows the run); ``report`` is filled
+        in when the run ends. Leaving the block early cancels the run.
     """
-    send, receive = anyio.create_memory_object_stream[ProgressEvent](math.inf)
-    events = ArchiveEvents(receive)
+    if buffer < 1:
+        raise ValueError("buffer must be at least 1")
+    events = ArchiveEvents(buffer)
 
     async def run() -> None:
-        with send:
-            events.report = await archive(client, dest, on_progress=send.send_nowait, **options)
+        _LISTENER_ROOM.set(events._room)
+        try:
+            events.report = await archive(client, dest, on_progress=events._put, **options)
+        finally:
+            events._close()
 
-    async with anyio.create_task_group() as tg, receive:
+    async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         try:
             yield events

@@ -9,6 +9,7 @@ generation however many files are waiting.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
@@ -49,6 +50,18 @@ class RemoteFile:
             token for token-authorised downloads). They are treated as credentials: a
             redirect to another origin drops them, as it drops ``Authorization`` and
             ``Cookie``. Never logged.
+        submission_id: The submission the file belongs to, when known (the manifest's
+            column; ``fields["submission_id"]`` is read when this is ``None``).
+        photo_request_id: The photo request, when the file belongs to one.
+        smart_link_id: The smart link, when the file belongs to one.
+        item_id: The photo request item, when known.
+        unique_value: The smart link's unique field value, when known.
+        full_name: The submitter's name, when known.
+        sha256: The hex SHA-256 the provider announces, when it does: a file found on
+            disk without a manifest row is recorded only when its bytes match it.
+        available_at: When the file can be fetched (an aware datetime); ``None``: now. The
+            pipeline does not start it earlier, and retries a 404, 409 or 425 answer until
+            the source's availability deadline.
     """
 
     id: str
@@ -64,6 +77,26 @@ class RemoteFile:
     longitude: float | None = None
     submitted_at: str | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map, repr=False)
+    submission_id: str | None = None
+    photo_request_id: str | None = None
+    smart_link_id: str | None = None
+    item_id: str | None = None
+    unique_value: str | None = None
+    full_name: str | None = None
+    sha256: str | None = None
+    available_at: dt.datetime | None = attrs.field(default=None)
+
+    @available_at.validator
+    def _aware(self, _attribute: object, value: dt.datetime | None) -> None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("available_at must be an aware datetime (with a tzinfo)")
+
+    def known(self, name: str) -> str | None:
+        """A descriptive value: the typed attribute, else the source's ``fields`` entry."""
+        value = getattr(self, name, None)
+        if value is None:
+            value = self.fields.get(name) or None
+        return None if value is None else str(value)
 
 
 @runtime_checkable
