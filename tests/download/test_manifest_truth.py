@@ -393,3 +393,68 @@ class TestEventStream:
         assert 20 == events.report.downloaded == kinds.count("file_done")
         # New files wait while the buffer is full; files in flight may add a few events.
         assert events.peak <= events.max_buffered + 4 * 2
+
+
+class TestVerify:
+    async def test_lists_missing_changed_untracked_and_the_next_run_fetches_just_those(
+        self, client: Any, emulator: Any, dest: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """verify finds each kind; archive then fetches exactly the missing and changed."""
+        from visiono_async.cli import build_parser
+        from visiono_async.download import verify_archive
+
+        seeded = await seed(client, emulator, 6, sizes=[20_000] * 6)
+        await archive(client, dest, photo_requests=[seeded.photo_request_id])
+        paths = sorted(files_under(dest))
+        gone, flipped = paths[0], paths[1]
+        (dest / gone).unlink()
+        data = bytearray((dest / flipped).read_bytes())
+        data[-10] ^= 0xFF  # same size, other bytes: only the hash can tell
+        (dest / flipped).write_bytes(bytes(data))
+        (dest / "notes.txt").write_text("mine")
+
+        report = await verify_archive(dest)
+
+        assert not report.ok
+        assert ([gone], [flipped], ["notes.txt"]) == (
+            report.missing,
+            report.changed,
+            report.untracked,
+        )
+        assert 6 == report.checked
+        args = build_parser().parse_args(["verify", str(dest), "--quiet"])
+        assert 1 == await args.func(args)
+        out = capsys.readouterr().out
+        assert f"missing: {gone}" in out
+        assert f"changed: {flipped}" in out
+
+        before = storage_gets(emulator)
+        again = await archive(client, dest, photo_requests=[seeded.photo_request_id])
+        assert (2, 4) == (again.downloaded, again.skipped)
+        assert 2 == storage_gets(emulator) - before
+        (dest / "notes.txt").unlink()
+        final = await verify_archive(dest)
+        assert final.ok
+        assert 0 == await args.func(args)
+
+    async def test_reports_progress_and_needs_a_manifest(
+        self, client: Any, emulator: Any, dest: Path
+    ) -> None:
+        """Progress per file with byte totals; no manifest is an ArchiveError, exit 2."""
+        from visiono_async.cli import build_parser
+        from visiono_async.download import verify_archive
+
+        with pytest.raises(ArchiveError) as info:
+            await verify_archive(dest)
+        assert "manifest_missing" == info.value.reason
+        args = build_parser().parse_args(["verify", str(dest), "--quiet"])
+        assert 2 == await args.func(args)
+
+        seeded = await seed(client, emulator, 3)
+        await archive(client, dest, photo_requests=[seeded.photo_request_id])
+        events: list[ProgressEvent] = []
+        report = await verify_archive(dest, on_progress=events.append)
+        assert report.ok
+        assert ["file_done"] * 3 + ["finished"] == [e.kind for e in events]
+        total = sum(len(p) for p in seeded.photos.values())
+        assert (total, total) == (events[-1].bytes_done, events[-1].bytes_total)

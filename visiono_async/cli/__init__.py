@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     _demo.register(subparsers)
     _register_archive(subparsers)
+    _register_verify(subparsers)
     _emulator.register(subparsers)
     return parser
 
@@ -39,6 +40,12 @@ def _register_archive(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     from . import _archive
 
     _archive.register(subparsers)
+
+
+def _register_verify(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from . import _verify
+
+    _verify.register(subparsers)
 
 
 def _backend_options() -> dict[str, object]:

@@ -42,6 +42,8 @@ from ._transport import StorageResponse as StorageResponse
 from ._transport import StorageTransport as StorageTransport
 from ._transport import TooManyRedirects as TooManyRedirects
 from ._transport import UnsupportedEncoding as UnsupportedEncoding
+from ._verify_archive import VerifyReport as VerifyReport
+from ._verify_archive import verify_archive as verify_archive
 from ._visiono import VisionoBatch as VisionoBatch
 from ._visiono import VisionoSource as VisionoSource
 
@@ -74,6 +76,7 @@ __all__ = [
     "TooManyRedirects",
     "UnsupportedEncoding",
     "Variant",
+    "VerifyReport",
     "VisionoBatch",
     "VisionoSource",
     "archive",
@@ -82,4 +85,5 @@ __all__ = [
     "render_path",
     "sanitize_component",
     "terminal_progress",
+    "verify_archive",
 ]

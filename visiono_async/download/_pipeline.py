@@ -260,9 +260,14 @@ class _Run:
                 files = [f for f in urls.files() if f.variant in self.variants]
                 self.files_total += len(files)
                 self.emit("batch", message=urls.key)
+                recorded = {f.id for f in files if self.manifest.lookup(f.id) is not None}
                 complete = await self._complete_on_disk(files)
                 todo = [(f, self._path_for(f)) for f in files if f.id not in complete]
-                found = await self._reconcile(urls.key, todo)
+                # Only files the manifest never knew: a recorded one that is gone or
+                # changed is fetched again, never taken back from what is on disk.
+                found = await self._reconcile(
+                    urls.key, [(f, rel) for f, rel in todo if f.id not in recorded]
+                )
                 for file, rel in todo:
                     if file.id in found:
                         complete[file.id] = rel
@@ -357,17 +362,12 @@ class _Run:
         return present
 
     async def _reconcile(self, batch: str, todo: list[tuple[RemoteFile, str]]) -> set[str]:
-        """Files found under their name without a row whose bytes match the source:
+        """Files without a row found under their name, whose bytes match the source:
         recorded, not fetched (a manifest rebuilt, a run killed). Returns their ids."""
-        candidates = [
-            (f, rel)
-            for f, rel in todo
-            if (known := self.manifest.lookup(f.id)) is None or known.state != STATE_CHANGED
-        ]
-        if not candidates:
+        if not todo:
             return set()
         found = await anyio.to_thread.run_sync(
-            reconcile, self.dest.root, self.manifest, batch, candidates, limiter=self.limiter
+            reconcile, self.dest.root, self.manifest, batch, todo, limiter=self.limiter
         )
         self.manifest.note(found)
         return {a.file.id for a in found}
