@@ -1,15 +1,19 @@
 """The orchestration of an archive run.
 
-Stages, connected by small memory object streams so that memory stays flat however many
-files there are::
+Stages, joined by bounded memory object streams so that memory stays flat however many
+files there are, data flowing one way::
 
-    list batches -> fetch URLs (``lookahead`` calls at a time) -> dispatch (skip, name) -> workers
-                                                                     |
-                                                   manifest writer (batched, in a thread)
+    list -> sign -> plan -> fetch -> finish -> record -> report
+    (source)  (``lookahead`` tasks)  (``concurrency``   (``_finish``: group    (``_Tally``)
+                                      workers)           commit in a thread)
 
-Batch URLs are fetched just in time: fetchers stop while the files already fetched but not
-yet handed to a worker exceed a few rounds of ``concurrency``, so URLs are fresh when used,
-and start again early enough that downloads never wait for the API.
+*list* pulls batches from the source; *sign* fetches a batch's URLs (``download-urls``)
+and *plan* skips what is complete, reconciles what is on disk, and names the rest; *fetch*
+streams a file into its temp file (``_fetch``); *finish* and *record* close it, commit its
+manifest row and give it its final name (``_finish``); the tally counts and reports.
+URLs are fetched just in time: the planned files wait in a stream of a few rounds of
+``concurrency``, and a full stream holds the signing tasks back, so URLs are fresh when
+used and downloads never wait for the API.
 """
 
 from __future__ import annotations
@@ -127,35 +131,12 @@ class _BatchState:
         self._maybe_release()
 
 
-class _Run:
-    """Counters, failures and the stages of one run."""
+class _Tally:
+    """The report stage: counts, failures and progress events of one run."""
 
-    def __init__(
-        self,
-        *,
-        source: Source,
-        dest: Destination,
-        manifest: Manifest,
-        variants: frozenset[str],
-        template: str,
-        sidecar: bool,
-        on_progress: ProgressCallback | None,
-        ahead_limit: int,
-        limiter: anyio.CapacityLimiter,
-    ) -> None:
-        self.source = source
-        self.ahead = 0
-        self.ahead_limit = ahead_limit
-        self._room = anyio.Event()
+    def __init__(self, dest: str, on_progress: ProgressCallback | None) -> None:
         self.dest = dest
-        self.manifest = manifest
-        self.limiter = limiter
-        self.variants = variants
-        self.template = template
-        self.template_has_variant = "variant" in template_fields(template)
-        self.sidecar = sidecar
         self.on_progress = on_progress
-        self.listener_room = _LISTENER_ROOM.get()
         self.files_total = 0
         self.downloaded = 0
         self.skipped = 0
@@ -163,14 +144,9 @@ class _Run:
         self.bytes_total = 0
         self.failed: list[FailedFile] = []
         self.fetches = 0
-        self.claimed: dict[str, str] = {}
-        self.fatal: DownloadError | None = None
-        self.error: Exception | None = None
         self.started = time.monotonic()
         self.api_calls_before: int | None = None
         self.api_counter: Any = None
-
-    # -- progress -------------------------------------------------------------------
 
     def emit(
         self,
@@ -212,9 +188,67 @@ class _Run:
         self.downloaded += 1
         self.emit("file_done", file_id=archived.file.id, path=archived.path, size=archived.bytes)
 
+    def on_skipped(self, file_id: str, path: str) -> None:
+        self.skipped += 1
+        self.emit("file_skipped", file_id=file_id, path=path)
+
     def fail(self, who: str, path: str | None, reason: str, message: str) -> None:
         self.failed.append(FailedFile(who, path, reason, message))
         self.emit("file_failed", file_id=who, path=path, message=f"{reason}: {message}")
+
+    def count_api_calls(self, client: ArchiveClient | None) -> None:
+        if client is not None:
+            self.api_counter = getattr(client, "session", None)
+            self.api_calls_before = _session_calls(self.api_counter)
+
+    def _api_calls(self) -> int:
+        # The client's session counts every call (listing pages and retries included);
+        # a custom source without a client counts its batch fetches.
+        now = _session_calls(self.api_counter)
+        if now is not None and self.api_calls_before is not None:
+            return now - self.api_calls_before
+        return self.fetches
+
+    def report(self) -> ArchiveReport:
+        return ArchiveReport(
+            downloaded=self.downloaded,
+            skipped=self.skipped,
+            failed=list(self.failed),
+            bytes=self.bytes_done,
+            elapsed=time.monotonic() - self.started,
+            api_calls=self._api_calls(),
+            dest=self.dest,
+        )
+
+
+class _Run:
+    """The stages of one run, from the source's batches to files handed to the finisher."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        dest: Destination,
+        manifest: Manifest,
+        tally: _Tally,
+        variants: frozenset[str],
+        template: str,
+        sidecar: bool,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self.source = source
+        self.dest = dest
+        self.manifest = manifest
+        self.tally = tally
+        self.limiter = limiter
+        self.variants = variants
+        self.template = template
+        self.template_has_variant = "variant" in template_fields(template)
+        self.sidecar = sidecar
+        self.listener_room = _LISTENER_ROOM.get()
+        self.claimed: dict[str, str] = {}
+        self.fatal: DownloadError | None = None
+        self.error: Exception | None = None
 
     # -- stages -----------------------------------------------------------------------
 
@@ -224,72 +258,70 @@ class _Run:
             async for batch in self.source.batches():
                 await send.send(batch)
 
-    async def sign_batches(
+    async def sign_and_plan(
         self,
         receive: MemoryObjectReceiveStream[Batch],
-        send: MemoryObjectSendStream[BatchURLs],
-    ) -> None:
-        """sign: each batch's URLs, fetched just in time (a few rounds of files ahead)."""
-        async with receive, send:
-            async for batch in receive:
-                while self.ahead >= self.ahead_limit:
-                    if self._room.is_set():
-                        self._room = anyio.Event()
-                    await self._room.wait()
-                urls = BatchURLs(batch, on_fetch=self.on_fetch)
-                try:
-                    await urls.refresh(0)
-                except (AuthenticationError, PermissionDeniedError):
-                    raise
-                except Exception as exc:
-                    self.fail(batch.key, None, "batch_failed", f"{type(exc).__name__}: {exc}")
-                    continue
-                urls.ahead_count = len(urls.files())
-                self.ahead += urls.ahead_count
-                await send.send(urls)
-
-    async def plan(
-        self,
-        receive: MemoryObjectReceiveStream[BatchURLs],
         send: MemoryObjectSendStream[_Job],
     ) -> None:
-        """plan: skip what is complete, name the rest (collisions resolved), hand it on."""
+        """One of ``lookahead`` tasks: sign a batch, plan its files, hand them on.
+
+        ``send`` is bounded by files (a few rounds of ``concurrency``): while it is full,
+        no further batch is signed, so URLs are fetched just in time.
+        """
         async with receive, send:
-            async for urls in receive:
-                state = _BatchState(urls)
-                files = [f for f in urls.files() if f.variant in self.variants]
-                self.files_total += len(files)
-                self.emit("batch", message=urls.key)
-                recorded = {f.id for f in files if self.manifest.lookup(f.id) is not None}
-                complete = await self._complete_on_disk(files)
-                todo = [(f, self._path_for(f)) for f in files if f.id not in complete]
-                # Only files the manifest never knew: a recorded one that is gone or
-                # changed is fetched again, never taken back from what is on disk.
-                found = await self._reconcile(
-                    urls.key, [(f, rel) for f, rel in todo if f.id not in recorded]
-                )
-                for file, rel in todo:
-                    if file.id in found:
-                        complete[file.id] = rel
-                for file in files:
-                    if file.id in complete:
-                        self.skipped += 1
-                        self.emit("file_skipped", file_id=file.id, path=complete[file.id])
-                for file, rel in todo:
-                    if file.id in complete:
-                        continue
-                    self.bytes_total += _expected_size(file)
-                    state.outstanding += 1
-                    job = _Job(urls, file.id, Target(rel, self.sidecar), state)
-                    try:
-                        # A waiting worker takes it at once: skip send()'s extra round trip
-                        # through the event loop, which is a visible cost per small file.
-                        send.send_nowait(job)
-                    except anyio.WouldBlock:
-                        await send.send(job)
-                state.finish_dispatch()
-                self.ahead -= urls.ahead_count
-                self._room.set()
+            async for batch in receive:
+                urls = await self.sign(batch)
+                if urls is not None:
+                    await self.plan(urls, send)
+
+    async def sign(self, batch: Batch) -> BatchURLs | None:
+        """sign: the batch's URLs (``None`` when the batch failed: reported)."""
+        urls = BatchURLs(batch, on_fetch=self.tally.on_fetch)
+        try:
+            await urls.refresh(0)
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except Exception as exc:
+            self.tally.fail(batch.key, None, "batch_failed", f"{type(exc).__name__}: {exc}")
+            return None
+        return urls
+
+    async def plan(self, urls: BatchURLs, send: MemoryObjectSendStream[_Job]) -> None:
+        """plan: skip what is complete, reconcile what is on disk, name the rest."""
+        tally = self.tally
+        state = _BatchState(urls)
+        files = [f for f in urls.files() if f.variant in self.variants]
+        tally.files_total += len(files)
+        tally.emit("batch", message=urls.key)
+        recorded = {f.id for f in files if self.manifest.lookup(f.id) is not None}
+        complete = await self._complete_on_disk(files)
+        todo = [(f, self._path_for(f)) for f in files if f.id not in complete]
+        # Only files the manifest never knew: a recorded one that is gone or changed is
+        # fetched again, never taken back from what is on disk.
+        found = await self._reconcile(
+            urls.key, [(f, rel) for f, rel in todo if f.id not in recorded]
+        )
+        for file, rel in todo:
+            if file.id in found:
+                complete[file.id] = rel
+        for file in files:
+            if file.id in complete:
+                tally.on_skipped(file.id, complete[file.id])
+        try:
+            for file, rel in todo:
+                if file.id in complete:
+                    continue
+                tally.bytes_total += _expected_size(file)
+                state.outstanding += 1
+                job = _Job(urls, file.id, Target(rel, self.sidecar), state)
+                try:
+                    # A waiting worker takes it at once: skip send()'s extra round trip
+                    # through the event loop, which is a visible cost per small file.
+                    send.send_nowait(job)
+                except anyio.WouldBlock:
+                    await send.send(job)
+        finally:
+            state.finish_dispatch()
 
     async def work(
         self, ctx: FetchContext, receive: MemoryObjectReceiveStream[_Job], tg: TaskGroup
@@ -319,12 +351,12 @@ class _Run:
 
     async def _one(self, ctx: FetchContext, job: _Job, tg: TaskGroup) -> None:
         rel = job.target.rel_path
-        self.emit("file_started", file_id=job.file_id, path=rel)
+        self.tally.emit("file_started", file_id=job.file_id, path=rel)
         try:
             await fetch_file(ctx, job.urls, job.file_id, job.target)
         except DownloadError as exc:
             who = exc.submission_id or job.file_id
-            self.fail(who, rel, exc.reason, str(exc))
+            self.tally.fail(who, rel, exc.reason, str(exc))
             if exc.reason in FATAL_REASONS and self.fatal is None:
                 self.fatal = exc
                 tg.cancel_scope.cancel()
@@ -388,25 +420,6 @@ class _Run:
                 return candidate
             tag = hashlib.sha256(f"{file.id}|{candidate}".encode()).hexdigest()[:8]
             candidate = _insert_before_ext(rel, ext, f"~{tag}")
-
-    def _api_calls(self) -> int:
-        # The client's session counts every call (listing pages and retries included);
-        # a custom source without a client counts its batch fetches.
-        now = _session_calls(self.api_counter)
-        if now is not None and self.api_calls_before is not None:
-            return now - self.api_calls_before
-        return self.fetches
-
-    def report(self) -> ArchiveReport:
-        return ArchiveReport(
-            downloaded=self.downloaded,
-            skipped=self.skipped,
-            failed=list(self.failed),
-            bytes=self.bytes_done,
-            elapsed=time.monotonic() - self.started,
-            api_calls=self._api_calls(),
-            dest=self.dest.root,
-        )
 
 
 def _both(first: ProgressCallback, second: ProgressCallback | None) -> ProgressCallback:
@@ -563,8 +576,8 @@ async def archive(
         fsync=fsync,
     )
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
-    run: _Run | None = None
-    started = time.monotonic()
+    tally = _Tally(root, on_progress)
+    tally.count_api_calls(client)
     try:
         async with contextlib.AsyncExitStack() as stack:
             destination = await anyio.to_thread.run_sync(prepare, root)
@@ -572,7 +585,7 @@ async def archive(
             if progress:
                 bar = terminal_progress()
                 stack.callback(bar.close)
-                on_progress = _both(bar, on_progress)
+                tally.on_progress = _both(bar, on_progress)
             await anyio.to_thread.run_sync(clean_tmp, destination.tmp_dir)
             storage = await _storage_transport(
                 stack, client, http, transport, fetch_settings, concurrency
@@ -590,11 +603,10 @@ async def archive(
                 source=source,
                 dest=destination,
                 manifest=manifest,
+                tally=tally,
                 variants=_VARIANTS[variant],
                 template=template,
                 sidecar=sidecar,
-                on_progress=on_progress,
-                ahead_limit=max(4 * concurrency, 32),
                 limiter=limiter,
             )
             finisher = Finisher(
@@ -602,41 +614,42 @@ async def archive(
                 manifest,
                 fsync=fetch_settings.fsync,
                 limiter=limiter,
-                on_archived=run.on_archived,
+                on_archived=tally.on_archived,
             )
             ctx = FetchContext(
                 storage,
                 destination.tmp_dir,
                 fetch_settings,
-                on_bytes=run.on_bytes,
+                on_bytes=tally.on_bytes,
                 io=io,
                 limiter=limiter,
                 finisher=finisher,
             )
-            if client is not None:
-                run.api_counter = getattr(client, "session", None)
-                run.api_calls_before = _session_calls(run.api_counter)
             await _run_stages(
-                run, ctx, finisher, concurrency=concurrency, lookahead=max(1, lookahead)
+                run,
+                ctx,
+                finisher,
+                concurrency=concurrency,
+                lookahead=max(1, lookahead),
+                ahead=max(4 * concurrency, 32),
             )
-            if finisher.fatal is not None:
-                run.fatal = finisher.fatal  # the manifest failed: that is the story
-        report = run.report()
-        run.emit("finished")
-        if run.fatal is not None:
-            if isinstance(run.fatal, ArchiveError):
-                run.fatal.report = report
-                raise run.fatal
+            fatal = finisher.fatal or run.fatal  # a failed manifest is the whole story
+        report = tally.report()
+        tally.emit("finished")
+        if isinstance(fatal, ArchiveError):
+            fatal.report = report
+            raise fatal
+        if fatal is not None:
             raise ArchiveError(
-                f"archive stopped: {run.fatal}",
-                reason=run.fatal.reason,
+                f"archive stopped: {fatal}",
+                reason=fatal.reason,
                 report=report,
-                submission_id=run.fatal.submission_id,
+                submission_id=fatal.submission_id,
             )
         return report
     except ArchiveError as exc:
         if exc.report is None:
-            exc.report = run.report() if run is not None else _empty_report(root, started)
+            exc.report = tally.report()
         raise
 
 
@@ -644,18 +657,6 @@ async def _shielded(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
     """Clean-up that a cancellation must not cut short."""
     with anyio.CancelScope(shield=True):
         await func(*args)
-
-
-def _empty_report(root: str, started: float) -> ArchiveReport:
-    return ArchiveReport(
-        downloaded=0,
-        skipped=0,
-        failed=[],
-        bytes=0,
-        elapsed=time.monotonic() - started,
-        api_calls=0,
-        dest=root,
-    )
 
 
 async def _storage_transport(
@@ -697,7 +698,13 @@ async def _storage_transport(
 
 
 async def _run_stages(
-    run: _Run, ctx: FetchContext, finisher: Finisher, *, concurrency: int, lookahead: int
+    run: _Run,
+    ctx: FetchContext,
+    finisher: Finisher,
+    *,
+    concurrency: int,
+    lookahead: int,
+    ahead: int,
 ) -> None:
     """list -> sign -> plan -> fetch -> finish and record, joined by memory streams."""
     async with anyio.create_task_group() as outer:
@@ -706,22 +713,20 @@ async def _run_stages(
         try:
             async with anyio.create_task_group() as tg:
                 batches_send, batches_recv = anyio.create_memory_object_stream[Batch](0)
-                # Bounded by files (ahead_limit), not by this buffer, which only caps the
-                # count of empty or tiny batches waiting.
-                signed_send, signed_recv = anyio.create_memory_object_stream[BatchURLs](64)
-                jobs_send, jobs_recv = anyio.create_memory_object_stream[_Job](concurrency)
+                # The look-ahead: planned files waiting for a worker. A full stream holds
+                # the signing tasks back.
+                jobs_send, jobs_recv = anyio.create_memory_object_stream[_Job](ahead)
                 tg.start_soon(_guard, run, tg, run.list_batches, batches_send)
-                async with batches_recv, signed_send:
+                async with batches_recv, jobs_send:
                     for _ in range(lookahead):
                         tg.start_soon(
                             _guard,
                             run,
                             tg,
-                            run.sign_batches,
+                            run.sign_and_plan,
                             batches_recv.clone(),
-                            signed_send.clone(),
+                            jobs_send.clone(),
                         )
-                tg.start_soon(_guard, run, tg, run.plan, signed_recv, jobs_send)
                 async with jobs_recv:
                     for _ in range(concurrency):
                         tg.start_soon(_guard, run, tg, run.work, ctx, jobs_recv.clone(), tg)
