@@ -24,6 +24,7 @@ from visiono_async import (
     ServerError,
     ValidationError,
     VisionoClient,
+    WaitNotice,
 )
 from visiono_async.testing import VisionoEmulator
 
@@ -399,3 +400,65 @@ def _refusing_socket() -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+class TestWaitListeners:
+    """`client.add_wait_listener`: every wait before a call is announced, with its reason."""
+
+    async def test_pacing_wait_is_announced_before_it_starts(
+        self, emulator: Any, api_key: str
+    ) -> None:
+        """The third call in a 2-per-0.3 s window waits; the listener hears of it first."""
+        limit = RateLimit(per_minute=None, per_hour=None, windows=((2, 0.3),))
+        notices: list[WaitNotice] = []
+        sent_before_notice: list[int] = []
+        async with make_client(emulator, api_key, rate_limit=limit) as c:
+
+            def listen(notice: WaitNotice) -> None:
+                notices.append(notice)
+                sent_before_notice.append(len(api_calls(emulator, "GET", "/status")))
+
+            c.add_wait_listener(listen)
+            for _ in range(3):
+                await c.status()
+        assert ["rate_limit"] == [n.reason for n in notices]
+        notice = notices[0]
+        assert ("GET", "/status") == (notice.method, notice.path)
+        assert 0 < notice.seconds <= 0.3
+        assert notice.until.tzinfo is not None
+        assert [2] == sent_before_notice
+
+    async def test_server_reset_and_backoff_are_told_apart(
+        self, emulator: Any, api_key: str
+    ) -> None:
+        """A 429 with Retry-After is a server_reset wait; a 503 is a retry_backoff wait."""
+        emulator.faults.fail_next(1, status=429, path="/status", headers={"Retry-After": "0.05"})
+        notices: list[WaitNotice] = []
+        async with make_client(emulator, api_key) as c:
+            c.add_wait_listener(notices.append)
+            await c.status()
+            emulator.faults.fail_next(1, status=503, path="/status")
+            await c.status()
+        assert ["server_reset", "retry_backoff"] == [n.reason for n in notices]
+        assert 0.05 == notices[0].seconds
+
+    async def test_removed_and_failing_listeners_never_affect_calls(
+        self, emulator: Any, api_key: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A listener that raises is logged and the call still succeeds; a removed one hears nothing."""
+        heard: list[WaitNotice] = []
+
+        def broken(notice: WaitNotice) -> None:
+            raise RuntimeError("display went away")
+
+        async with make_client(emulator, api_key) as c:
+            remove = c.add_wait_listener(heard.append)
+            c.add_wait_listener(broken)
+            remove()
+            remove()  # twice is harmless
+            emulator.faults.fail_next(1, status=503, path="/status")
+            with caplog.at_level(logging.ERROR, logger="visiono_async"):
+                await c.status()
+        assert [] == heard
+        assert 2 == len(api_calls(emulator, "GET", "/status"))
+        assert any("wait listener" in r.getMessage() for r in caplog.records)

@@ -29,6 +29,8 @@ from ._exceptions import StaleWebhookError as StaleWebhookError
 from ._exceptions import ValidationError as ValidationError
 from ._exceptions import VisionoError as VisionoError
 from ._ratelimit import RateLimitInfo as RateLimitInfo
+from ._ratelimit import WaitNotice as WaitNotice
+from ._ratelimit import WaitReason as WaitReason
 from ._version import __version__ as __version__
 from .resources import CreateManyError as CreateManyError
 
@@ -56,5 +58,7 @@ __all__ = [
     "ValidationError",
     "VisionoClient",
     "VisionoError",
+    "WaitNotice",
+    "WaitReason",
     "__version__",
 ]

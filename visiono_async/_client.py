@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -12,7 +12,7 @@ import aiohttp
 
 from ._config import ClientConfig, RateLimit, RetryPolicy, resolve_api_key, resolve_base_url
 from ._proxy import ProxySettings
-from ._ratelimit import RateLimitInfo
+from ._ratelimit import RateLimitInfo, WaitListener
 from ._session import Session
 from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
 
@@ -166,6 +166,20 @@ class VisionoClient:
     def rate_limit(self) -> RateLimitInfo:
         """The last ``X-RateLimit-Limit/Remaining/Reset`` values the API sent."""
         return self._session.rate_limit
+
+    def add_wait_listener(self, listener: WaitListener) -> Callable[[], None]:
+        """Be told before the client waits to send an API call.
+
+        ``listener`` is called with a :class:`~visiono_async.WaitNotice` before every wait:
+        client-side pacing under the rate limit, a hold until the server's window resets
+        (after a 429 or ``X-RateLimit-Remaining: 0``) and the backoff before a retry. It
+        runs on the event loop and must not block; an exception it raises is logged, never
+        passed to the call. The ``visiono`` command uses this to show long waits.
+
+        Returns:
+            A function that removes the listener again.
+        """
+        return self._session.add_wait_listener(listener)
 
     @property
     def closed(self) -> bool:

@@ -4,15 +4,61 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 import anyio
 import attrs
 
 from ._config import RateLimit
 
-__all__ = ["Pacer", "RateLimitInfo", "parse_retry_after"]
+__all__ = [
+    "Pacer",
+    "RateLimitInfo",
+    "WaitListener",
+    "WaitNotice",
+    "WaitReason",
+    "parse_retry_after",
+]
+
+WaitReason = Literal["rate_limit", "server_reset", "retry_backoff"]
+"""Why the client waits: its own pacing under the configured limits (``rate_limit``), the
+server said its window is used up (``server_reset``: a 429 or ``X-RateLimit-Remaining: 0``),
+or a backoff before resending a failed call (``retry_backoff``)."""
+
+
+@attrs.frozen
+class WaitNotice:
+    """A wait the client is about to make before it sends an API call.
+
+    Listeners added with :meth:`visiono_async.VisionoClient.add_wait_listener` receive one
+    for every wait, however short; show the long ones ("waiting 42 s for the API rate
+    limit").
+
+    Attributes:
+        reason: Why it waits (see :data:`WaitReason`).
+        seconds: How long it will wait.
+        until: When the wait ends (aware UTC).
+        method: The HTTP method of the call that waits.
+        path: The API path of the call that waits.
+    """
+
+    reason: WaitReason
+    seconds: float
+    until: datetime
+    method: str
+    path: str
+
+    @classmethod
+    def starting_now(cls, reason: WaitReason, seconds: float, method: str, path: str) -> WaitNotice:
+        """A notice for a wait of ``seconds`` that starts now."""
+        until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        return cls(reason, seconds, until, method, path)
+
+
+WaitListener = Callable[[WaitNotice], None]
+"""A function called with each :class:`WaitNotice`; it must not block."""
 
 
 @attrs.frozen
@@ -112,8 +158,16 @@ class Pacer:
                 delay = max(delay, oldest + seconds - now)
         return delay
 
-    async def acquire(self, max_wait: float) -> float:
+    async def acquire(
+        self,
+        max_wait: float,
+        before_wait: Callable[[float, WaitReason], None] | None = None,
+    ) -> float:
         """Wait for a free slot and claim it; return how long it waited.
+
+        Args:
+            max_wait: The longest wait allowed.
+            before_wait: Called with the delay and its reason just before a wait.
 
         Raises:
             PacingTooLongError: the wait would exceed ``max_wait`` (nothing is claimed).
@@ -124,6 +178,9 @@ class Pacer:
             if delay > max_wait:
                 raise PacingTooLongError(delay)
             if delay > 0:
+                if before_wait is not None:
+                    blocked = self._blocked_until - now >= delay
+                    before_wait(delay, "server_reset" if blocked else "rate_limit")
                 await anyio.sleep(delay)
             self._sent.append(anyio.current_time())
             return delay

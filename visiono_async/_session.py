@@ -7,6 +7,7 @@ hosts share the connection pool (:attr:`Session.http`) but never carry the API k
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json as jsonlib
 import logging
@@ -32,7 +33,15 @@ from ._exceptions import (
     error_for_status,
 )
 from ._proxy import ProxyURL, url_origin
-from ._ratelimit import Pacer, PacingTooLongError, RateLimitInfo, parse_retry_after
+from ._ratelimit import (
+    Pacer,
+    PacingTooLongError,
+    RateLimitInfo,
+    WaitListener,
+    WaitNotice,
+    WaitReason,
+    parse_retry_after,
+)
 
 __all__ = ["APIResponse", "Recover", "Session", "build_api_error", "encode_params"]
 
@@ -259,6 +268,7 @@ class Session:
         self._pacer = Pacer(config.rate_limit) if config.rate_limit is not None else None
         self.rate_limit = RateLimitInfo()
         """The last ``X-RateLimit-*`` values seen."""
+        self._wait_listeners: list[WaitListener] = []
         self.api_calls = 0
         """API call attempts sent so far (retries included)."""
         self.proxy = config.proxy.for_url(config.base_url)
@@ -313,6 +323,26 @@ class Session:
             with anyio.CancelScope(shield=True):
                 await self._http.close()
 
+    def add_wait_listener(self, listener: WaitListener) -> Callable[[], None]:
+        """Call ``listener`` with a :class:`WaitNotice` before every wait; returns a remover."""
+        self._wait_listeners.append(listener)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._wait_listeners.remove(listener)
+
+        return remove
+
+    def _notify_wait(self, reason: WaitReason, seconds: float, method: str, path: str) -> None:
+        if not self._wait_listeners:
+            return
+        notice = WaitNotice.starting_now(reason, seconds, method, path)
+        for listener in list(self._wait_listeners):
+            try:
+                listener(notice)
+            except Exception:  # a display callback must never fail the call
+                logger.exception("wait listener %r failed", listener)
+
     def _backoff(self, attempt: int) -> float:
         policy = self.config.retry
         ceiling = min(policy.backoff_max, policy.backoff_base * (2**attempt))
@@ -332,7 +362,10 @@ class Session:
         if self._pacer is None:
             return
         try:
-            waited = await self._pacer.acquire(self.config.retry.max_wait)
+            waited = await self._pacer.acquire(
+                self.config.retry.max_wait,
+                lambda delay, reason: self._notify_wait(reason, delay, method, path),
+            )
         except PacingTooLongError as exc:
             raise RateLimitError(
                 f"the client-side rate limit would need a wait of {exc.delay:.1f}s, longer than "
@@ -443,6 +476,7 @@ class Session:
                     "%s %s attempt %d failed (%s); retrying in %.2fs",
                     method, path, attempt + 1, type(exc).__name__, wait,
                 )  # fmt: skip
+                self._notify_wait("retry_backoff", wait, method, path)
                 await anyio.sleep(wait)
                 attempt += 1
                 continue
@@ -521,6 +555,10 @@ class Session:
                 "%s %s -> %d (attempt %d); retrying in %.2fs",
                 method, path, status, attempt + 1, wait,
             )  # fmt: skip
+            reason: WaitReason = (
+                "server_reset" if status == 429 and server_wait is not None else "retry_backoff"
+            )
+            self._notify_wait(reason, wait, method, path)
             await anyio.sleep(wait)
             attempt += 1
 
