@@ -85,6 +85,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     how.add_argument("--sidecar", action="store_true", help="write <file>.json metadata")
     how.add_argument("--fsync", action="store_true", help="fsync every file (slower)")
+    how.add_argument(
+        "--max-wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait at most this long in all for the API's hourly budget, then stop cleanly "
+        "(a re-run resumes); default: wait as long as it takes",
+    )
     how.add_argument("--quiet", action="store_true", help="no progress display")
     conn = parser.add_argument_group("connection")
     conn.add_argument(
@@ -134,6 +142,7 @@ async def run_archive(args: argparse.Namespace) -> int:
                 template=args.template,
                 sidecar=args.sidecar,
                 fsync=args.fsync,
+                max_wait=args.max_wait,
                 on_progress=progress,
             )
     except ArchiveError as exc:

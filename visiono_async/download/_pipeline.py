@@ -41,9 +41,15 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._config import ClientConfig
-from .._exceptions import AuthenticationError, DownloadError, PermissionDeniedError
+from .._exceptions import (
+    AuthenticationError,
+    DownloadError,
+    PermissionDeniedError,
+    RateLimitError,
+)
 from .._proxy import ProxySettings
 from ._aiohttp import AiohttpTransport
+from ._budget import ApiBudget
 from ._destination import Destination, clean_tmp, exclusive, prepare
 from ._fetch import FATAL_REASONS, FetchContext, FetchSettings, Target, fetch_file
 from ._finish import Finisher
@@ -67,6 +73,8 @@ _VARIANTS: dict[str, frozenset[str]] = {
     "thumbnail": frozenset({"thumbnail"}),
     "both": frozenset({"original", "thumbnail"}),
 }
+_ANNOUNCE_WAITS = 1.0
+"""Client waits (pacing, backoff) from this many seconds on become ``"waiting"`` events."""
 _FINISHERS = 2
 """Finish-and-record tasks: one group in a thread while the next one gathers."""
 _IO_THREADS = 4
@@ -147,6 +155,7 @@ class _Tally:
         self.started = time.monotonic()
         self.api_calls_before: int | None = None
         self.api_counter: Any = None
+        self.waited = 0.0
 
     def emit(
         self,
@@ -188,6 +197,30 @@ class _Tally:
         self.downloaded += 1
         self.emit("file_done", file_id=archived.file.id, path=archived.path, size=archived.bytes)
 
+    def on_waiting(self, until: dt.datetime, message: str) -> None:
+        """The run waits (the API budget, the client's pacing) until ``until``."""
+        if self.on_progress is None:
+            return
+        self.on_progress(
+            ProgressEvent(
+                "waiting",
+                message=message,
+                until=until,
+                files_total=self.files_total,
+                files_done=self.downloaded,
+                files_skipped=self.skipped,
+                files_failed=len(self.failed),
+                bytes_done=self.bytes_done,
+                bytes_total=self.bytes_total,
+            )
+        )
+
+    def on_client_wait(self, notice: Any) -> None:
+        """A wait the client announces (``WaitNotice``); the long ones become events."""
+        if notice.seconds >= _ANNOUNCE_WAITS:
+            reason = str(notice.reason).replace("_", " ")
+            self.on_waiting(notice.until, f"{reason} before {notice.method} {notice.path}")
+
     def on_skipped(self, file_id: str, path: str) -> None:
         self.skipped += 1
         self.emit("file_skipped", file_id=file_id, path=path)
@@ -211,6 +244,7 @@ class _Tally:
 
     def report(self) -> ArchiveReport:
         return ArchiveReport(
+            waited=self.waited,
             downloaded=self.downloaded,
             skipped=self.skipped,
             failed=list(self.failed),
@@ -231,12 +265,14 @@ class _Run:
         dest: Destination,
         manifest: Manifest,
         tally: _Tally,
+        budget: ApiBudget,
         variants: frozenset[str],
         template: str,
         sidecar: bool,
         limiter: anyio.CapacityLimiter,
     ) -> None:
         self.source = source
+        self.budget = budget
         self.dest = dest
         self.manifest = manifest
         self.tally = tally
@@ -256,7 +292,10 @@ class _Run:
         """list: the source's batches, pulled as the next stage has room."""
         async with send:
             async for batch in self.source.batches():
-                await send.send(batch)
+                try:
+                    await send.send(batch)
+                except anyio.BrokenResourceError:
+                    return  # the signing tasks stopped (the API budget): list no further
 
     async def sign_and_plan(
         self,
@@ -273,18 +312,30 @@ class _Run:
                 urls = await self.sign(batch)
                 if urls is not None:
                     await self.plan(urls, send)
+                if self.budget.stopped is not None:
+                    return  # past max_wait: the files already signed still download
 
     async def sign(self, batch: Batch) -> BatchURLs | None:
-        """sign: the batch's URLs (``None`` when the batch failed: reported)."""
-        urls = BatchURLs(batch, on_fetch=self.tally.on_fetch)
-        try:
-            await urls.refresh(0)
-        except (AuthenticationError, PermissionDeniedError):
-            raise
-        except Exception as exc:
-            self.tally.fail(batch.key, None, "batch_failed", f"{type(exc).__name__}: {exc}")
-            return None
-        return urls
+        """sign: the batch's URLs (``None`` when the batch failed: reported).
+
+        A call refused for the rate limit waits for the budget and is sent again.
+        """
+        while True:
+            urls = BatchURLs(batch, on_fetch=self.tally.on_fetch)
+            try:
+                await urls.refresh(0)
+            except RateLimitError as exc:
+                waited = await self.budget.wait(exc, batch.key)
+                self.tally.waited = self.budget.waited
+                if not waited:
+                    return None
+                continue
+            except (AuthenticationError, PermissionDeniedError):
+                raise
+            except Exception as exc:
+                self.tally.fail(batch.key, None, "batch_failed", f"{type(exc).__name__}: {exc}")
+                return None
+            return urls
 
     async def plan(self, urls: BatchURLs, send: MemoryObjectSendStream[_Job]) -> None:
         """plan: skip what is complete, reconcile what is on disk, name the rest."""
@@ -481,6 +532,7 @@ async def archive(
     http: aiohttp.ClientSession | None = None,
     transport: StorageTransport | None = None,
     settings: FetchSettings | None = None,
+    max_wait: float | None = None,
 ) -> ArchiveReport:
     """Archive photos (or any signed-URL files) into ``dest``, incrementally and safely.
 
@@ -531,6 +583,12 @@ async def archive(
             ``AiohttpTransport`` or your own); it stays yours, open after the run. Takes
             precedence over ``http``.
         settings: Full fetch settings; overrides the individual tuning options.
+        max_wait: Seconds the run may wait in all for the API budget (past the hourly
+            limit, ``download-urls`` calls are refused until the window resets; the run
+            waits, saying so in ``"waiting"`` events and ``report.waited``, while the
+            files already signed download). ``None``: wait as long as it takes. A wait
+            past it stops the run cleanly: ``ArchiveError`` with reason ``api_budget``,
+            everything archived so far recorded; a re-run resumes.
 
     Returns:
         The report: downloaded, skipped, failed (with reasons), bytes, elapsed, API calls.
@@ -547,6 +605,8 @@ async def archive(
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if max_wait is not None and max_wait < 0:
+        raise ValueError("max_wait must be >= 0 (or None to wait as long as it takes)")
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
     template_fields(template)  # a bad template fails here, before anything is touched
@@ -599,11 +659,16 @@ async def archive(
                 _shielded, anyio.to_thread.run_sync, clean_tmp, destination.tmp_dir
             )
             limiter = anyio.CapacityLimiter(_IO_THREADS)
+            budget = ApiBudget(max_wait, tally.on_waiting)
+            add_listener = getattr(client, "add_wait_listener", None)
+            if callable(add_listener):
+                stack.callback(add_listener(tally.on_client_wait))
             run = _Run(
                 source=source,
                 dest=destination,
                 manifest=manifest,
                 tally=tally,
+                budget=budget,
                 variants=_VARIANTS[variant],
                 template=template,
                 sidecar=sidecar,
@@ -633,7 +698,8 @@ async def archive(
                 lookahead=max(1, lookahead),
                 ahead=max(4 * concurrency, 32),
             )
-            fatal = finisher.fatal or run.fatal  # a failed manifest is the whole story
+            # A failed manifest is the whole story; a stop for the budget is a clean one.
+            fatal = finisher.fatal or run.fatal or budget.stopped
         report = tally.report()
         tally.emit("finished")
         if isinstance(fatal, ArchiveError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +20,14 @@ __all__ = [
 ]
 
 ProgressKind = Literal[
-    "batch", "file_started", "bytes", "file_done", "file_skipped", "file_failed", "finished"
+    "batch",
+    "file_started",
+    "bytes",
+    "file_done",
+    "file_skipped",
+    "file_failed",
+    "waiting",
+    "finished",
 ]
 
 
@@ -30,7 +38,8 @@ class ProgressEvent:
     Kinds: ``"batch"`` (a batch's URLs arrived: ``files`` more files are known),
     ``"file_started"``, ``"bytes"`` (``bytes`` more were written), ``"file_done"``,
     ``"file_skipped"`` (complete from an earlier run), ``"file_failed"`` (``message`` says
-    why), ``"finished"``. Counters are running totals for the whole run.
+    why), ``"waiting"`` (for the API's rate limit or hourly budget: ``until`` says until
+    when, ``message`` why), ``"finished"``. Counters are running totals for the whole run.
 
     Attributes:
         kind: What happened.
@@ -45,6 +54,7 @@ class ProgressEvent:
         bytes_done: Bytes written so far.
         bytes_total: Expected bytes of the known files still to download plus those done
             (an estimate; providers round sizes).
+        until: For ``"waiting"``, when the wait ends (aware UTC).
     """
 
     kind: ProgressKind
@@ -58,6 +68,7 @@ class ProgressEvent:
     files_failed: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+    until: dt.datetime | None = None
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -77,6 +88,9 @@ class PlainProgress:
         self._started = time.monotonic()
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "waiting":
+            print(_waiting(event), file=self._stream, flush=True)
+            return
         now = time.monotonic()
         if event.kind != "finished" and now - self._last < self._interval:
             return
@@ -129,6 +143,9 @@ class RichProgress:
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == "file_started":
             return
+        if event.kind == "waiting":
+            self._progress.console.print(_waiting(event))
+            return
         # The bar redraws ten times a second: updating it on every event of a run over
         # thousands of small files spends the event loop's time (a few µs a call, three
         # calls a file) on values nobody sees. The last state always shows ("finished").
@@ -150,6 +167,11 @@ class RichProgress:
     def close(self) -> None:
         """Stop the live display."""
         self._progress.stop()
+
+
+def _waiting(event: ProgressEvent) -> str:
+    until = f" until {event.until:%H:%M:%S} UTC" if event.until is not None else ""
+    return f"waiting{until}: {event.message or 'for the API'}"
 
 
 def terminal_progress(stream: IO[str] | None = None) -> PlainProgress | RichProgress:
