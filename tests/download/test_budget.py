@@ -91,4 +91,4 @@ class TestBudget:
         assert 5.0 == args.max_wait
         with pytest.raises(ValueError, match="max_wait"):
             await archive(client, dest, max_wait=-1)
-        assert [] == files_under(dest)
+        assert {} == files_under(dest)
