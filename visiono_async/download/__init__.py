@@ -12,6 +12,7 @@ from ._aiohttp import AiohttpTransport as AiohttpTransport
 from ._fetch import FetchSettings as FetchSettings
 from ._http import BodyPipe as BodyPipe
 from ._http import LeanTransport as LeanTransport
+from ._listing import walk_pages as walk_pages
 from ._manifest import ManifestEntry as ManifestEntry
 from ._manifest import read_manifest as read_manifest
 from ._paths import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
@@ -86,4 +87,5 @@ __all__ = [
     "sanitize_component",
     "terminal_progress",
     "verify_archive",
+    "walk_pages",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import math
 import os
@@ -57,6 +58,7 @@ from ._verify import (
     content_type_error,
     most_bytes,
     sniff,
+    vendor_message,
 )
 from ._via_proxy import StorageProxyError
 
@@ -82,8 +84,12 @@ _PROGRESS_EVERY = 4 << 20
 """Bytes a stream thread moves between two progress reports to the event loop."""
 _buffers = threading.local()
 """Each stream thread's receive buffer (see ``_buffer``)."""
-_REFRESH_STATUSES = frozenset({401, 403, 410})
+_REFRESH_STATUSES = frozenset({403, 410})
 _RETRY_STATUSES = frozenset({408, 425, 429})
+_NOT_YET_STATUSES = frozenset({404, 409, 425})
+"""Answers that mean "not available yet" within a source's availability window."""
+_ERROR_BODY_BYTES = 4096
+"""Bytes of an error answer read for the vendor's message."""
 
 
 @attrs.frozen(kw_only=True)
@@ -108,6 +114,11 @@ class FetchSettings:
         fsync: ``fsync`` each file before it is renamed into place.
         opener: Opens a temp file for binary writing, exclusively (a seam for tests; keep
             the default). A binary file object, such as ``open(path, "xb")`` returns, will do.
+        availability_timeout: Seconds after a file's ``available_at`` (or its first
+            attempt) during which a 404, 409 or 425 answer means "not yet" and is retried
+            with backoff; 0: such answers are final (425 is retried as a transient error).
+        refresh_expensive: Each URL refresh costs the provider dearly (a new capture): no
+            refresh ahead of expiry, and at most one per file.
     """
 
     chunk_size: int = 512 * 1024
@@ -121,14 +132,21 @@ class FetchSettings:
     file_timeout: float | None = None
     fsync: bool = False
     opener: Callable[[str], TempFile] = default_opener
+    availability_timeout: float = 0.0
+    refresh_expensive: bool = False
 
 
 @attrs.frozen
 class Target:
-    """Where a file goes: its path relative to ``dest`` and its sidecar wish."""
+    """Where a file goes: its path relative to ``dest`` and its sidecar wish.
+
+    ``rename`` names the file again from a copy with the type its bytes revealed, when
+    the plan found no extension (no MIME type announced, none in the URL).
+    """
 
     rel_path: str
     sidecar: bool = False
+    rename: Callable[[RemoteFile], str] | None = None
 
 
 @attrs.define
@@ -179,6 +197,13 @@ class _Retry(Exception):
         self.reason = reason
         self.message = message
         self.retry_after = retry_after
+
+
+class _NotYet(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class _Refresh(Exception):
@@ -288,13 +313,21 @@ async def _attempt(
             status = resp.status
             if status in _REFRESH_STATUSES:
                 raise _Refresh(status)
+            if status in _NOT_YET_STATUSES and ctx.settings.availability_timeout > 0:
+                raise _NotYet(status, await _answer(resp, status))
+            if status == 401:
+                raise _Fail(
+                    "http_401",
+                    f"{await _answer(resp, status)}: storage refused the credentials; a new "
+                    "URL cannot fix that, so it was not refreshed",
+                )
             if status >= 500 or status in _RETRY_STATUSES:
                 raise _Retry(f"http_{status}", f"HTTP {status}", _retry_after(resp.headers))
             if status == 416 and resuming:
                 await _run_write(ctx, sink.restart)
                 raise _Retry("range_not_satisfiable", "HTTP 416 on resume")
             if status not in (200, 206):
-                raise _Fail(f"http_{status}", f"storage answered HTTP {status}")
+                raise _Fail(f"http_{status}", await _answer(resp, status))
             resp_headers = resp.headers
             total: int | None = resp.content_length
             if status == 206:
@@ -310,7 +343,8 @@ async def _attempt(
                 sink.etag = etag if etag and not etag.startswith("W/") else None
             problem = content_type_error(resp_headers.get("Content-Type"), file.mime_type)
             if problem is not None and sink.written == 0:
-                raise _Fail("error_body", problem)
+                message = vendor_message(await read_at_least(resp, _ERROR_BODY_BYTES))
+                raise _Fail("error_body", f"{problem}: {message}" if message else problem)
             if total is not None:
                 size_problem = check_size(total, size=file.size, size_kb=file.size_kb)
                 if size_problem is not None:
@@ -321,7 +355,7 @@ async def _attempt(
                         raise _Fail(*bad)
                     raise _Fail("size_mismatch", f"Content-Length: {size_problem}")
             pending, size = await _stream(ctx, sink, file, target, resp, total)
-    except (_Retry, _Refresh, _Fail):
+    except (_Retry, _Refresh, _Fail, _NotYet):
         raise
     except StorageProxyError as exc:
         if exc.permanent:  # 403, 407: the proxy will answer the same way again
@@ -346,14 +380,19 @@ async def _attempt(
     except InvalidRequest as exc:  # a URL the client cannot send (scheme, control characters)
         raise _Fail("bad_url", str(exc)) from exc
     # The connection is back in the pool before the last write, close and rename.
+    sniffed = None if file.mime_type else sniff(sink.head)
+    rel_path = target.rel_path
+    if sniffed is not None and target.rename is not None:
+        # No type announced and none in the URL: the bytes name the extension.
+        rel_path = target.rename(attrs.evolve(file, mime_type=sniffed))
     item = Finishing(
         sink=sink,
         pending=pending,
         file=file,
         batch=batch,
-        rel_path=target.rel_path,
+        rel_path=rel_path,
         sidecar=target.sidecar,
-        mime_type=file.mime_type or sniff(sink.head),
+        mime_type=file.mime_type or sniffed,
     )
     # ``size``: bytes not yet reported (of those, ``pending`` still to write): counted
     # once handed in, as the file will be finished whatever happens to this task.
@@ -365,12 +404,28 @@ async def _attempt(
     return archived
 
 
+async def _answer(resp: StorageResponse, status: int) -> str:
+    """ "storage answered HTTP N", with the vendor's own message when its body has one."""
+    try:
+        body = await read_at_least(resp, _ERROR_BODY_BYTES)
+    except Exception:  # the message is a courtesy: a failing read must not hide the status
+        body = b""
+    message = vendor_message(body[:_ERROR_BODY_BYTES]) if body else None
+    return f"storage answered HTTP {status}" + (f": {message}" if message else "")
+
+
 def _check_head(sink: Sink, pending: list[bytes], file: RemoteFile) -> None:
     first = pending[0] if pending else b""
     head = first if len(first) >= SNIFF_BYTES else b"".join(pending)
     sink.head = head[:SNIFF_BYTES]
     bad = check_content(sink.head, file.mime_type)
     if bad is not None:
+        if bad[0] == "error_body":
+            message = vendor_message(b"".join(pending)[:_ERROR_BODY_BYTES])
+            if message is not None:
+                raise _Fail(
+                    "error_body", f"storage answered with an error instead of a file: {message}"
+                )
         raise _Fail(*bad)
 
 
@@ -529,14 +584,20 @@ async def _fetch_loop(
 ) -> ArchivedFile:
     """fetch_file's attempts: retries, refreshes and resumes; raises _Fail when done trying."""
     settings = ctx.settings
+    max_refreshes = 1 if settings.refresh_expensive else settings.max_refreshes
     failures = 0
     refreshes = 0
+    not_yet = 0
+    same_url = False
     refreshed_early = False
     generation, file = urls.get(file_id)
+    available = await _wait_until_available(file)
     while True:
         if file is None:
             raise _Fail("gone", "the file is no longer in its batch after a URL refresh")
-        if not refreshed_early and _expiring(file, urls, settings.refresh_margin):
+        if not refreshed_early and _expiring(
+            file, urls, 0.0 if settings.refresh_expensive else settings.refresh_margin
+        ):
             # Once per file: a source whose fresh URLs already look expired (clock skew,
             # rounding) must not loop; storage's 403 then triggers the refresh instead.
             refreshed_early = True
@@ -548,20 +609,38 @@ async def _fetch_loop(
             result = await _attempt(ctx, sink, file, target, urls.key)
             urls.succeeded(generation)
             return result
+        except _NotYet as exc:
+            not_yet += 1
+            waited = time.monotonic() - available
+            if waited >= settings.availability_timeout:
+                raise _Fail(
+                    f"http_{exc.status}",
+                    f"{exc.message}; still not available {waited:.0f} s after it was due "
+                    f"({not_yet} attempts)",
+                ) from None
+            delay = _delay(settings, not_yet, None)
+            await anyio.sleep(min(delay, max(0.0, settings.availability_timeout - waited)))
         except _Refresh as exc:
             refreshes += 1
-            if refreshes > settings.max_refreshes:
+            if refreshes > max_refreshes:
                 raise _Fail(
                     "expired_url" if exc.status == 410 else f"http_{exc.status}",
-                    f"storage kept answering HTTP {exc.status} after "
-                    f"{settings.max_refreshes} URL refreshes",
+                    f"storage kept answering HTTP {exc.status} after {max_refreshes} URL refreshes",
                 ) from None
             old_url = file.url
-            await _refresh(urls, generation, limit=settings.max_refreshes, status=exc.status)
+            await _refresh(urls, generation, limit=max_refreshes, status=exc.status)
             generation, file = urls.get(file_id)
             if file is not None and file.url == old_url:
-                # Same URL back (a coarse expiry clock, a static source): give the
-                # provider time before asking storage again.
+                # The provider answered with the very URL storage refused. Storage gets one
+                # more try after a pause (a passing refusal); after that, neither asking
+                # storage nor the provider again can help.
+                if same_url:
+                    raise _Fail(
+                        "expired_url" if exc.status == 410 else f"http_{exc.status}",
+                        f"storage answered HTTP {exc.status} twice, and the URL refresh "
+                        "returned the same URL: refreshing cannot help",
+                    ) from None
+                same_url = True
                 await anyio.sleep(_delay(settings, refreshes, None))
         except _Retry as exc:
             if sink.written <= before:
@@ -569,6 +648,15 @@ async def _fetch_loop(
             if failures >= settings.max_attempts:
                 raise _Fail(exc.reason, f"{exc.message} (after {failures} attempts)") from None
             await anyio.sleep(_delay(settings, max(failures, 1), exc.retry_after))
+
+
+async def _wait_until_available(file: RemoteFile | None) -> float:
+    """Sleep until the file's ``available_at``; returns that moment (``time.monotonic()``)."""
+    if file is not None and file.available_at is not None:
+        delay = (file.available_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        if delay > 0:
+            await anyio.sleep(delay)
+    return time.monotonic()
 
 
 def _expiring(file: RemoteFile, urls: BatchURLs, margin: float) -> bool:

@@ -364,7 +364,8 @@ class _Run:
                     continue
                 tally.bytes_total += _expected_size(file)
                 state.outstanding += 1
-                job = _Job(urls, file.id, Target(rel, self.sidecar), state)
+                rename = None if extension_for(file.mime_type, file.url) else self._path_for
+                job = _Job(urls, file.id, Target(rel, self.sidecar, rename), state)
                 try:
                     # A waiting worker takes it at once: skip send()'s extra round trip
                     # through the event loop, which is a visible cost per small file.
@@ -635,6 +636,7 @@ async def archive(
         file_timeout=file_timeout,
         fsync=fsync,
     )
+    fetch_settings = _with_source_traits(fetch_settings, source)
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
     tally = _Tally(root, on_progress)
     tally.count_api_calls(client)
@@ -717,6 +719,18 @@ async def archive(
         if exc.report is None:
             exc.report = tally.report()
         raise
+
+
+def _with_source_traits(settings: FetchSettings, source: Source) -> FetchSettings:
+    """The settings with what the source declares of itself (``availability_timeout``,
+    ``refresh_expensive``), where the settings leave those at their defaults."""
+    changes: dict[str, Any] = {}
+    availability = getattr(source, "availability_timeout", None)
+    if isinstance(availability, (int, float)) and not settings.availability_timeout:
+        changes["availability_timeout"] = float(availability)
+    if getattr(source, "refresh_expensive", False) is True:
+        changes["refresh_expensive"] = True
+    return attrs.evolve(settings, **changes) if changes else settings
 
 
 async def _shielded(func: Callable[..., Awaitable[Any]], *args: Any) -> None:

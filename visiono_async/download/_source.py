@@ -123,7 +123,14 @@ class Batch(Protocol):
 
 @runtime_checkable
 class Source(Protocol):
-    """Anything the pipeline can archive: an async stream of batches."""
+    """Anything the pipeline can archive: an async stream of batches.
+
+    A source may also declare, as attributes, ``availability_timeout`` (seconds during
+    which a 404, 409 or 425 from storage means "not yet available": retried with backoff,
+    counted from the file's ``available_at``) and ``refresh_expensive`` (``True`` when
+    each URL refresh costs the provider dearly, such as a new capture: no refresh ahead
+    of expiry, at most one per file). ``SignedURLSource`` takes both as options.
+    """
 
     def batches(self) -> AsyncIterator[Batch]:
         """Yield batches lazily; the pipeline pulls them as it needs them."""
@@ -153,27 +160,55 @@ class SignedURLSource:
 
     Args:
         batches: Batches, in a plain or an async iterable (consumed lazily, once).
+        availability_timeout: Seconds a file may answer 404, 409 or 425 after its
+            ``available_at`` before that is final (0: at once).
+        refresh_expensive: Each refresh costs the provider dearly: refresh only when
+            storage refuses a URL, at most once per file.
     """
 
-    def __init__(self, batches: Iterable[Batch] | AsyncIterable[Batch]) -> None:
+    def __init__(
+        self,
+        batches: Iterable[Batch] | AsyncIterable[Batch],
+        *,
+        availability_timeout: float = 0.0,
+        refresh_expensive: bool = False,
+    ) -> None:
+        if availability_timeout < 0:
+            raise ValueError("availability_timeout must be >= 0")
         self._batches = batches
+        self.availability_timeout = availability_timeout
+        self.refresh_expensive = refresh_expensive
 
     @classmethod
     def from_refreshers(
-        cls, refreshers: Mapping[str, Callable[[], Awaitable[Iterable[RemoteFile]]]]
+        cls,
+        refreshers: Mapping[str, Callable[[], Awaitable[Iterable[RemoteFile]]]],
+        *,
+        availability_timeout: float = 0.0,
+        refresh_expensive: bool = False,
     ) -> SignedURLSource:
         """A source with one batch per key; each refresher (re-)signs that batch's URLs."""
-        return cls([_CallableBatch(key, fn) for key, fn in refreshers.items()])
+        return cls(
+            [_CallableBatch(key, fn) for key, fn in refreshers.items()],
+            availability_timeout=availability_timeout,
+            refresh_expensive=refresh_expensive,
+        )
 
     @classmethod
-    def from_files(cls, files: Iterable[RemoteFile], *, key: str = "files") -> SignedURLSource:
+    def from_files(
+        cls,
+        files: Iterable[RemoteFile],
+        *,
+        key: str = "files",
+        availability_timeout: float = 0.0,
+    ) -> SignedURLSource:
         """One batch of fixed URLs that are never refreshed (they are returned as they are)."""
         frozen = list(files)
 
         async def same() -> list[RemoteFile]:
             return frozen
 
-        return cls([_CallableBatch(key, same)])
+        return cls([_CallableBatch(key, same)], availability_timeout=availability_timeout)
 
     async def batches(self) -> AsyncIterator[Batch]:
         """Yield the batches given to the constructor."""
