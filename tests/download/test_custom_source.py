@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
@@ -137,7 +138,7 @@ class TestCustomSource:
     async def test_url_that_stays_bad_fails_with_a_reason(
         self, client: Any, emulator: Any, dest: Path
     ) -> None:
-        """A URL that refreshing cannot fix fails that file after a few refreshes."""
+        """A URL that refreshing cannot fix fails after one refresh that returned it again."""
         subs, _ = await signed_files(client, emulator, 2)
         bad = RemoteFile(id="bad", url=subs[0].download_url.replace("signature=", "signature=00"))
         good = RemoteFile(id="good", url=subs[1].download_url)
@@ -148,7 +149,10 @@ class TestCustomSource:
 
         assert 1 == report.downloaded
         assert [("bad", "http_403")] == [(f.submission_id, f.reason) for f in report.failed]
+        assert "same URL" in report.failed[0].message
         assert "signature" not in report.failed[0].message
+        bad_path = urlsplit(bad.url).path
+        assert 2 == sum(1 for r in emulator.requests if r.path == bad_path)
         assert [] == temp_files(dest)
 
     @pytest.mark.parametrize(

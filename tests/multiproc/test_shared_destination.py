@@ -12,8 +12,8 @@ import pytest
 from tests.download.archive_helpers import files_under, seed
 from visiono_async.download import ArchiveError, read_manifest
 from visiono_async.download._claims import SharedDestination
+from visiono_async.download._destination import exclusive as _exclusive
 from visiono_async.download._manifest import STATE_DIR
-from visiono_async.download._pipeline import _exclusive
 
 
 def storage_gets(emulator: Any) -> int:

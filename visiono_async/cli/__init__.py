@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     _demo.register(subparsers)
     _register_archive(subparsers)
+    _register_verify(subparsers)
     _emulator.register(subparsers)
     for sub in subparsers.choices.values():
         # A dest of its own: a subcommand's namespace is copied over the main one, so a
@@ -51,6 +52,12 @@ def _register_archive(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     from . import _archive
 
     _archive.register(subparsers)
+
+
+def _register_verify(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from . import _verify
+
+    _verify.register(subparsers)
 
 
 def _backend_options() -> dict[str, object]:

@@ -95,6 +95,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="let other --shared runs archive into DEST at the same time (each file once)",
     )
+    how.add_argument(
+        "--max-wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait at most this long in all for the API's hourly budget, then stop cleanly "
+        "(a re-run resumes); default: wait as long as it takes",
+    )
     how.add_argument("--quiet", action="store_true", help="no progress display")
     conn = parser.add_argument_group("connection")
     conn.add_argument(
@@ -143,6 +151,7 @@ async def run_archive(args: argparse.Namespace) -> int:
                 template=args.template,
                 sidecar=args.sidecar,
                 fsync=args.fsync,
+                max_wait=args.max_wait,
                 on_progress=display,
                 shared_dest=args.shared,
             )

@@ -52,6 +52,11 @@ def resume_command(argv: Sequence[str]) -> str:
     return shlex.join(["visiono", *kept])
 
 
+BUDGET_WAIT = "the API budget"
+"""How the archive's own waits for the API budget begin (``"waiting"`` events); the other
+``"waiting"`` events repeat what the client told :meth:`RunDisplay.note_wait`."""
+
+
 class RunDisplay:
     """The progress display of one run, the latest event, and the lines around them.
 
@@ -67,6 +72,8 @@ class RunDisplay:
         self.latest: ProgressEvent | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "waiting" and not (event.message or "").startswith(BUDGET_WAIT):
+            return  # a wait the client announced: note_wait shows it, in its own words
         self.latest = event
         if self.bar is not None:
             self.bar(event)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from ._aiohttp import AiohttpTransport as AiohttpTransport
 from ._fetch import FetchSettings as FetchSettings
-from ._fetch import TempFile as TempFile
 from ._http import BodyPipe as BodyPipe
 from ._http import LeanTransport as LeanTransport
+from ._listing import walk_pages as walk_pages
 from ._manifest import ManifestEntry as ManifestEntry
 from ._manifest import read_manifest as read_manifest
 from ._paths import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
@@ -33,6 +33,7 @@ from ._progress import terminal_progress as terminal_progress
 from ._report import ArchiveError as ArchiveError
 from ._report import ArchiveReport as ArchiveReport
 from ._report import FailedFile as FailedFile
+from ._sink import TempFile as TempFile
 from ._source import Batch as Batch
 from ._source import RemoteFile as RemoteFile
 from ._source import SignedURLSource as SignedURLSource
@@ -44,6 +45,8 @@ from ._transport import StorageResponse as StorageResponse
 from ._transport import StorageTransport as StorageTransport
 from ._transport import TooManyRedirects as TooManyRedirects
 from ._transport import UnsupportedEncoding as UnsupportedEncoding
+from ._verify_archive import VerifyReport as VerifyReport
+from ._verify_archive import verify_archive as verify_archive
 from ._visiono import VisionoBatch as VisionoBatch
 from ._visiono import VisionoSource as VisionoSource
 
@@ -77,6 +80,7 @@ __all__ = [
     "TooManyRedirects",
     "UnsupportedEncoding",
     "Variant",
+    "VerifyReport",
     "VisionoBatch",
     "VisionoSource",
     "archive",
@@ -86,4 +90,6 @@ __all__ = [
     "sanitize_component",
     "terminal_progress",
     "validate_template",
+    "verify_archive",
+    "walk_pages",
 ]

@@ -1,24 +1,20 @@
-"""Fetching one file: stream, verify, hash, write to a temp file, rename into place.
+"""Fetching one file: stream, verify, hash and write it to a temp file, with retries.
 
-The hot path is built for throughput: the body is read in large chunks, each chunk is
-written and hashed in the same worker-thread hop, and a small body (one chunk) costs a
-single job from opening the temp file to the final ``os.replace``; those last jobs of
-every file run inline or grouped in one thread (see ``_threads``). A large body from the
-pipeline's own storage client does not pass through the event loop at all: a stream
-thread moves it from the socket to the file and the hash (``BodyPipe``, ``_Pump``).
-Failures of any kind, cancellation included, remove the temp file; nothing partial ever
-sits under a final name.
+The body is read in large chunks; each chunk is written and hashed in one worker-thread
+hop (``anyio.to_thread`` under the run's limiter), and the last chunks travel with the
+temp file to the finish-and-record stage (``_finish``), which closes it, commits its
+manifest row and gives it its final name. A large body from the pipeline's own storage
+client does not pass through the event loop at all: a stream thread moves it from the
+socket to the file and the hash (``BodyPipe``, ``_Pump``). Failures of any kind,
+cancellation included, remove the temp file; nothing partial ever sits under a final name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import functools
-import hashlib
+import datetime as dt
 import itertools
-import json
 import math
 import os
 import random
@@ -26,15 +22,19 @@ import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import anyio
 import attrs
 
 from .._exceptions import DownloadError
+from .._ratelimit import parse_retry_after
+from ._finish import Finisher, Finishing, write_failure
 from ._http import BodyPipe
-from ._paths import PathOutsideDestinationError, is_inside
+from ._paths import PathOutsideDestinationError
+from ._record import ArchivedFile
 from ._refresh import BatchURLs, RefreshesExhausted
+from ._sink import Sink, TempFile, default_opener
 from ._source import RemoteFile
 from ._threads import IOThreads
 from ._transport import (
@@ -51,7 +51,15 @@ from ._transport import (
     UnsupportedEncoding,
     read_at_least,
 )
-from ._verify import SNIFF_BYTES, check_content, check_size, content_type_error, most_bytes
+from ._verify import (
+    SNIFF_BYTES,
+    check_content,
+    check_size,
+    content_type_error,
+    most_bytes,
+    sniff,
+    vendor_message,
+)
 from ._via_proxy import StorageProxyError
 
 T = TypeVar("T")
@@ -59,119 +67,29 @@ T = TypeVar("T")
 __all__ = [
     "FATAL_REASONS",
     "FetchContext",
-    "FetchResult",
     "FetchSettings",
     "Target",
-    "TempFile",
     "fetch_file",
     "redact_url",
 ]
 
-FATAL_REASONS = frozenset({"disk_full", "destination_not_writable"})
+FATAL_REASONS = frozenset(
+    {"disk_full", "destination_not_writable", "manifest_unwritable", "manifest_damaged"}
+)
 """Reasons that would fail every following file too: the run stops on them."""
 
-_INLINE_BYTES = 128 * 1024
-"""A file's last write up to this size may run inline (see ``IOThreads.run_small``)."""
 _PUMP_WAIT = 0.005
 """Seconds a stream thread waits for storage before the event loop takes over the wait."""
 _PROGRESS_EVERY = 4 << 20
 """Bytes a stream thread moves between two progress reports to the event loop."""
 _buffers = threading.local()
 """Each stream thread's receive buffer (see ``_buffer``)."""
-_REFRESH_STATUSES = frozenset({401, 403, 410})
+_REFRESH_STATUSES = frozenset({403, 410})
 _RETRY_STATUSES = frozenset({408, 425, 429})
-_WRITE_ERRNOS = {
-    errno.ENOSPC: "disk_full",
-    errno.EDQUOT: "disk_full",
-    errno.EROFS: "destination_not_writable",
-    errno.EACCES: "destination_not_writable",
-    errno.EPERM: "destination_not_writable",
-    errno.EFBIG: "file_too_large",
-    errno.ENAMETOOLONG: "bad_path",
-    errno.ENOTDIR: "bad_path",
-    errno.EISDIR: "bad_path",
-}
-
-
-class TempFile(Protocol):
-    """What the pipeline needs of an open temp file; a binary file object has it all."""
-
-    def write(self, data: bytes | memoryview, /) -> int:
-        """Write some of ``data``; return how much."""
-        ...
-
-    def flush(self) -> None:
-        """Hand buffered bytes to the OS."""
-        ...
-
-    def fileno(self) -> int:
-        """The OS file descriptor (for ``fsync``)."""
-        ...
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        """Move the write position."""
-        ...
-
-    def truncate(self, size: int | None = None, /) -> int:
-        """Cut the file at ``size`` (the current position by default)."""
-        ...
-
-    def close(self) -> None:
-        """Close the file."""
-        ...
-
-
-class _RawFile:
-    """A temp file written with plain ``os`` calls, one syscall per operation.
-
-    Every syscall releases the GIL and must win it back, which costs a thread wake-up
-    while the event loop is busy: ``open()`` spends three of them (open, fstat and a
-    terminal check) where ``os.open`` spends one, and chunks are large enough that a
-    buffer would only add a copy.
-    """
-
-    __slots__ = ("_fd",)
-
-    def __init__(self, path: str) -> None:
-        self._fd = os.open(path, _CREATE_FLAGS, 0o666)
-
-    def write(self, data: bytes | memoryview, /) -> int:
-        return os.write(self._fd, data)
-
-    def flush(self) -> None:
-        pass
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def seek(self, offset: int, whence: int = 0, /) -> int:
-        return os.lseek(self._fd, offset, whence)
-
-    def truncate(self, size: int | None = None, /) -> int:
-        if size is None:
-            size = os.lseek(self._fd, 0, os.SEEK_CUR)
-        os.ftruncate(self._fd, size)
-        return size
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-
-
-def _default_opener(path: str) -> TempFile:
-    return _RawFile(path)
-
-
-def _write_all(fh: TempFile, data: bytes | memoryview) -> None:
-    written = fh.write(data)
-    if written < len(data):  # a short write: legal, if rare, for an unbuffered file
-        view = memoryview(data)
-        while written < len(data):
-            written += fh.write(view[written:])
+_NOT_YET_STATUSES = frozenset({404, 409, 425})
+"""Answers that mean "not available yet" within a source's availability window."""
+_ERROR_BODY_BYTES = 4096
+"""Bytes of an error answer read for the vendor's message."""
 
 
 @attrs.frozen(kw_only=True)
@@ -196,6 +114,11 @@ class FetchSettings:
         fsync: ``fsync`` each file before it is renamed into place.
         opener: Opens a temp file for binary writing, exclusively (a seam for tests; keep
             the default). A binary file object, such as ``open(path, "xb")`` returns, will do.
+        availability_timeout: Seconds after a file's ``available_at`` (or its first
+            attempt) during which a 404, 409 or 425 answer means "not yet" and is retried
+            with backoff; 0: such answers are final (425 is retried as a transient error).
+        refresh_expensive: Each URL refresh costs the provider dearly (a new capture): no
+            refresh ahead of expiry, and at most one per file.
     """
 
     chunk_size: int = 512 * 1024
@@ -208,39 +131,46 @@ class FetchSettings:
     read_timeout: float = 60.0
     file_timeout: float | None = None
     fsync: bool = False
-    opener: Callable[[str], TempFile] = _default_opener
+    opener: Callable[[str], TempFile] = default_opener
+    availability_timeout: float = 0.0
+    refresh_expensive: bool = False
 
 
 @attrs.frozen
 class Target:
-    """Where a file goes: its path relative to ``dest`` and its sidecar wish."""
+    """Where a file goes: its path relative to ``dest`` and its sidecar wish.
+
+    ``rename`` names the file again from a copy with the type its bytes revealed, when
+    the plan found no extension (no MIME type announced, none in the URL).
+    """
 
     rel_path: str
     sidecar: bool = False
-
-
-@attrs.frozen
-class FetchResult:
-    """A file archived under its final name."""
-
-    file: RemoteFile
-    rel_path: str
-    bytes: int
-    sha256: str
-    mime_type: str | None
+    rename: Callable[[RemoteFile], str] | None = None
 
 
 @attrs.define
 class FetchContext:
-    """What every fetch of a run shares; ``io`` runs the blocking file work."""
+    """What every fetch of a run shares.
+
+    Attributes:
+        http: The storage transport.
+        tmp_dir: Where temp files go.
+        settings: The fetch settings.
+        on_bytes: Called with byte counts as they arrive (progress).
+        io: The stream threads that move large bodies from socket to file.
+        limiter: Bounds the worker threads of all other file work.
+        finisher: The finish-and-record stage files are handed to.
+        batch_key: The batch key of a file (for its record), by file id.
+    """
 
     http: StorageTransport
-    root: str
     tmp_dir: str
     settings: FetchSettings
     on_bytes: Callable[[int], None]
     io: IOThreads
-    verified_dirs: set[str] = attrs.field(factory=set)
+    limiter: anyio.CapacityLimiter
+    finisher: Finisher
     _names: Iterator[int] = attrs.field(init=False, factory=itertools.count)
     _prefix: str = attrs.field(init=False)
 
@@ -250,6 +180,10 @@ class FetchContext:
     def temp_path(self) -> str:
         """A fresh temp file path; unique within the run, and random across runs."""
         return f"{self._prefix}{next(self._names)}.part"
+
+    def sink(self) -> Sink:
+        """A new temp file for one download."""
+        return Sink(self.temp_path, self.settings.opener)
 
 
 def redact_url(url: str) -> str:
@@ -265,6 +199,13 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
+class _NotYet(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class _Refresh(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
@@ -276,110 +217,6 @@ class _Fail(Exception):
         super().__init__(message)
         self.reason = reason
         self.message = message
-
-
-class _Sink:
-    """The temp file, its running hash and its byte count; used from worker threads only."""
-
-    def __init__(self, ctx: FetchContext) -> None:
-        self._ctx = ctx
-        self.path: str | None = None
-        self._fh: TempFile | None = None
-        self.hasher = hashlib.sha256()
-        self.written = 0
-        self.digest = ""
-        self.etag: str | None = None
-
-    def write(self, chunks: list[bytes]) -> None:
-        fh = self._fh if self._fh is not None else self._open()
-        update = self.hasher.update
-        for chunk in chunks:
-            _write_all(fh, chunk)
-            update(chunk)
-            self.written += len(chunk)
-
-    def write_view(self, data: memoryview) -> None:
-        """Write and hash ``data`` (a view of a reused buffer: used before it changes)."""
-        _write_all(self._fh if self._fh is not None else self._open(), data)
-        self.hasher.update(data)
-        self.written += len(data)
-
-    def _open(self) -> TempFile:
-        self.path = self._ctx.temp_path()
-        fh = self._fh = self._ctx.settings.opener(self.path)
-        return fh
-
-    def restart(self) -> None:
-        if self._fh is not None:
-            self._fh.seek(0)
-            self._fh.truncate()
-        self.hasher = hashlib.sha256()
-        self.written = 0
-
-    def finish(
-        self,
-        chunks: list[bytes],
-        rel_path: str,
-        sidecar: Callable[[int, str], bytes] | None,
-    ) -> None:
-        """Write the last chunks, then close, rename into place and write the sidecar.
-
-        ``sidecar`` makes the sidecar's content from the file's size and SHA-256.
-        """
-        if chunks or self._fh is None:
-            self.write(chunks)
-        fh = self._fh
-        assert fh is not None
-        assert self.path is not None
-        self.digest = self.hasher.hexdigest()
-        side_body = sidecar(self.written, self.digest) if sidecar is not None else None
-        fh.flush()
-        if self._ctx.settings.fsync:
-            os.fsync(fh.fileno())
-        fh.close()
-        self._fh = None
-        final = os.path.join(self._ctx.root, rel_path)
-        parent = os.path.dirname(final)
-        if parent not in self._ctx.verified_dirs:
-            # Check the deepest existing ancestor first, so that a symlink already inside
-            # dest cannot make makedirs create folders elsewhere.
-            existing = parent
-            while not os.path.isdir(existing):
-                existing = os.path.dirname(existing)
-            if not is_inside(self._ctx.root, existing):
-                raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
-            os.makedirs(parent, exist_ok=True)
-            if not is_inside(self._ctx.root, parent):
-                raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
-            self._ctx.verified_dirs.add(parent)
-        tmp, self.path = self.path, None
-        try:
-            os.replace(tmp, final)
-        except BaseException:
-            self.path = tmp  # still ours to remove
-            raise
-        if side_body is not None:
-            side_tmp = f"{tmp}.json"
-            try:
-                with open(side_tmp, "xb") as side:
-                    side.write(side_body)
-                os.replace(side_tmp, final + ".json")
-            except BaseException:
-                # A file without its promised sidecar counts as failed: take it back.
-                for leftover in (side_tmp, final):
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
-                raise
-
-    def discard(self) -> None:
-        fh, path = self._fh, self.path
-        self._fh = self.path = None
-        if fh is not None:
-            with contextlib.suppress(OSError):
-                fh.close()
-        for leftover in (path, f"{path}.json") if path else ():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
 
 
 class _Pump:
@@ -394,7 +231,7 @@ class _Pump:
     __slots__ = ("cut", "pipe", "report", "sink", "size", "unreported")
 
     def __init__(
-        self, sink: _Sink, pipe: BodyPipe, size: int, report: Callable[[int], None]
+        self, sink: Sink, pipe: BodyPipe, size: int, report: Callable[[int], None]
     ) -> None:
         self.sink = sink
         self.pipe = pipe
@@ -443,29 +280,9 @@ def _buffer(size: int) -> memoryview:
     return view
 
 
-def _sidecar_bytes(file: RemoteFile, rel_path: str, size: int, digest: str) -> bytes:
-    body = {
-        "id": file.id,
-        "variant": file.variant,
-        "path": rel_path,
-        "bytes": size,
-        "sha256": digest,
-        "mime_type": file.mime_type,
-        "submitted_at": file.submitted_at,
-        "latitude": file.latitude,
-        "longitude": file.longitude,
-        "fields": dict(file.fields),
-        "metadata": dict(file.metadata),
-    }
-    return json.dumps(body, indent=2, sort_keys=True, default=str).encode() + b"\n"
-
-
 def _retry_after(headers: object) -> float | None:
     value = getattr(headers, "get", lambda _k: None)("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return parse_retry_after(value) if isinstance(value, str) else None
 
 
 def _content_range_start(value: str | None) -> tuple[int, int | None] | None:
@@ -480,7 +297,9 @@ def _content_range_start(value: str | None) -> tuple[int, int | None] | None:
         return None
 
 
-async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Target) -> FetchResult:
+async def _attempt(
+    ctx: FetchContext, sink: Sink, file: RemoteFile, target: Target, batch: str
+) -> ArchivedFile:
     """One GET of the file; raises _Retry, _Refresh or _Fail when it does not archive it."""
     headers: dict[str, str] = dict(file.headers)
     resuming = sink.written > 0
@@ -494,13 +313,21 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
             status = resp.status
             if status in _REFRESH_STATUSES:
                 raise _Refresh(status)
+            if status in _NOT_YET_STATUSES and ctx.settings.availability_timeout > 0:
+                raise _NotYet(status, await _answer(resp, status))
+            if status == 401:
+                raise _Fail(
+                    "http_401",
+                    f"{await _answer(resp, status)}: storage refused the credentials; a new "
+                    "URL cannot fix that, so it was not refreshed",
+                )
             if status >= 500 or status in _RETRY_STATUSES:
                 raise _Retry(f"http_{status}", f"HTTP {status}", _retry_after(resp.headers))
             if status == 416 and resuming:
                 await _run_write(ctx, sink.restart)
                 raise _Retry("range_not_satisfiable", "HTTP 416 on resume")
             if status not in (200, 206):
-                raise _Fail(f"http_{status}", f"storage answered HTTP {status}")
+                raise _Fail(f"http_{status}", await _answer(resp, status))
             resp_headers = resp.headers
             total: int | None = resp.content_length
             if status == 206:
@@ -516,7 +343,8 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
                 sink.etag = etag if etag and not etag.startswith("W/") else None
             problem = content_type_error(resp_headers.get("Content-Type"), file.mime_type)
             if problem is not None and sink.written == 0:
-                raise _Fail("error_body", problem)
+                message = vendor_message(await read_at_least(resp, _ERROR_BODY_BYTES))
+                raise _Fail("error_body", f"{problem}: {message}" if message else problem)
             if total is not None:
                 size_problem = check_size(total, size=file.size, size_kb=file.size_kb)
                 if size_problem is not None:
@@ -527,7 +355,7 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
                         raise _Fail(*bad)
                     raise _Fail("size_mismatch", f"Content-Length: {size_problem}")
             pending, size = await _stream(ctx, sink, file, target, resp, total)
-    except (_Retry, _Refresh, _Fail):
+    except (_Retry, _Refresh, _Fail, _NotYet):
         raise
     except StorageProxyError as exc:
         if exc.permanent:  # 403, 407: the proxy will answer the same way again
@@ -552,30 +380,58 @@ async def _attempt(ctx: FetchContext, sink: _Sink, file: RemoteFile, target: Tar
     except InvalidRequest as exc:  # a URL the client cannot send (scheme, control characters)
         raise _Fail("bad_url", str(exc)) from exc
     # The connection is back in the pool before the last write, close and rename.
-    sidecar = functools.partial(_sidecar_bytes, file, target.rel_path) if target.sidecar else None
-    # ``size``: bytes not yet reported; of those, ``pending`` still to write.
-    await _run_finish(ctx, size if pending else 0, sink.finish, pending, target.rel_path, sidecar)
-    ctx.on_bytes(size)
-    return FetchResult(
+    sniffed = None if file.mime_type else sniff(sink.head)
+    rel_path = target.rel_path
+    if sniffed is not None and target.rename is not None:
+        # No type announced and none in the URL: the bytes name the extension.
+        rel_path = target.rename(attrs.evolve(file, mime_type=sniffed))
+    item = Finishing(
+        sink=sink,
+        pending=pending,
         file=file,
-        rel_path=target.rel_path,
-        bytes=sink.written,
-        sha256=sink.digest,
-        mime_type=file.mime_type,
+        batch=batch,
+        rel_path=rel_path,
+        sidecar=target.sidecar,
+        mime_type=file.mime_type or sniffed,
     )
+    # ``size``: bytes not yet reported (of those, ``pending`` still to write): counted
+    # once handed in, as the file will be finished whatever happens to this task.
+    archived = await ctx.finisher.finish(item)
+    ctx.on_bytes(size)
+    if archived is None:
+        assert item.failure is not None
+        raise _Fail(*item.failure)
+    return archived
 
 
-def _check_head(pending: list[bytes], file: RemoteFile) -> None:
+async def _answer(resp: StorageResponse, status: int) -> str:
+    """ "storage answered HTTP N", with the vendor's own message when its body has one."""
+    try:
+        body = await read_at_least(resp, _ERROR_BODY_BYTES)
+    except Exception:  # the message is a courtesy: a failing read must not hide the status
+        body = b""
+    message = vendor_message(body[:_ERROR_BODY_BYTES]) if body else None
+    return f"storage answered HTTP {status}" + (f": {message}" if message else "")
+
+
+def _check_head(sink: Sink, pending: list[bytes], file: RemoteFile) -> None:
     first = pending[0] if pending else b""
     head = first if len(first) >= SNIFF_BYTES else b"".join(pending)
-    bad = check_content(head[:SNIFF_BYTES], file.mime_type)
+    sink.head = head[:SNIFF_BYTES]
+    bad = check_content(sink.head, file.mime_type)
     if bad is not None:
+        if bad[0] == "error_body":
+            message = vendor_message(b"".join(pending)[:_ERROR_BODY_BYTES])
+            if message is not None:
+                raise _Fail(
+                    "error_body", f"storage answered with an error instead of a file: {message}"
+                )
         raise _Fail(*bad)
 
 
 async def _stream(
     ctx: FetchContext,
-    sink: _Sink,
+    sink: Sink,
     file: RemoteFile,
     target: Target,
     resp: StorageResponse,
@@ -604,7 +460,7 @@ async def _stream(
             # Before any of it is written: a body longer than the file cannot be the file.
             raise _Fail("size_mismatch", f"the body exceeds the expected {most} bytes")
         if not checked and buffered >= SNIFF_BYTES:
-            _check_head(pending, file)  # an error page fails before anything is written
+            _check_head(sink, pending, file)  # an error page fails before anything is written
             checked = True
         if buffered >= chunk_size:
             chunks, pending = pending, []
@@ -612,7 +468,7 @@ async def _stream(
             ctx.on_bytes(buffered)
             buffered = 0
     if not checked:
-        _check_head(pending, file)
+        _check_head(sink, pending, file)
     size = sink.written + buffered
     if total is not None and size != total:
         raise _Retry("body_cut", f"got {size} of {total} bytes")
@@ -624,7 +480,7 @@ async def _stream(
 
 async def _stream_in_thread(
     ctx: FetchContext,
-    sink: _Sink,
+    sink: Sink,
     file: RemoteFile,
     pipe: BodyPipe,
     total: int | None,
@@ -632,7 +488,7 @@ async def _stream_in_thread(
 ) -> tuple[list[bytes], int]:
     """Receive a large body in a stream thread (see ``BodyPipe``); same contract as _stream."""
     if not checked:
-        _check_head(pipe.first, file)  # an error page fails before anything is written
+        _check_head(sink, pipe.first, file)  # an error page fails before anything is written
     loop = asyncio.get_running_loop()
     on_bytes = ctx.on_bytes
 
@@ -661,32 +517,15 @@ async def _stream_in_thread(
 
 
 async def _run_write(ctx: FetchContext, func: Callable[..., None], *args: object) -> None:
-    """A chunk's write and hash, in a worker thread of its own (parallel to the others)."""
-    await _translated(ctx.io.run(func, *args))
-
-
-async def _run_finish(
-    ctx: FetchContext, size: int, func: Callable[..., None], *args: object
-) -> None:
-    """A file's last write, close and rename: inline when small and quick, else grouped.
-
-    ``size`` is the bytes still to write. With ``fsync`` the job waits on the disk, so it
-    never runs inline.
-    """
-    if size <= _INLINE_BYTES and not ctx.settings.fsync:
-        await _translated(ctx.io.run_small(func, *args))
-    else:
-        await _translated(ctx.io.run_grouped(func, *args))
+    """A chunk's write and hash, in a worker thread (parallel to the others)."""
+    await _translated(anyio.to_thread.run_sync(func, *args, limiter=ctx.limiter))
 
 
 async def _translated(job: Awaitable[T]) -> T:
     try:
         return await job
-    except PathOutsideDestinationError as exc:
-        raise _Fail("bad_path", str(exc)) from exc
-    except OSError as exc:
-        reason = _WRITE_ERRNOS.get(exc.errno or 0, "write_error")
-        raise _Fail(reason, f"cannot write: {exc.strerror or exc}") from exc
+    except (OSError, PathOutsideDestinationError) as exc:
+        raise _Fail(*write_failure(exc)) from exc
 
 
 def _delay(settings: FetchSettings, failures: int, retry_after: float | None) -> float:
@@ -699,7 +538,7 @@ def _delay(settings: FetchSettings, failures: int, retry_after: float | None) ->
 
 async def fetch_file(
     ctx: FetchContext, urls: BatchURLs, file_id: str, target: Target
-) -> FetchResult:
+) -> ArchivedFile:
     """Archive one file of a batch under ``target``, with retries, refreshes and resume.
 
     Args:
@@ -716,7 +555,7 @@ async def fetch_file(
             is gone and nothing was written under the final name.
     """
     settings = ctx.settings
-    sink = _Sink(ctx)
+    sink = ctx.sink()
     deadline = anyio.move_on_after(
         settings.file_timeout if settings.file_timeout is not None else math.inf
     )
@@ -725,32 +564,40 @@ async def fetch_file(
             return await _fetch_loop(ctx, urls, file_id, target, sink)
         raise _Fail("timeout", f"the file took longer than {settings.file_timeout:g} s")
     except _Fail as exc:
-        sink.discard()
+        if not sink.handed_over:
+            sink.discard()
         _, file = urls.get(file_id)
         raise DownloadError(
             exc.message,
             reason=exc.reason,
             url=redact_url(file.url) if file is not None else None,
-            submission_id=(file.fields.get("submission_id") if file is not None else None),
+            submission_id=file.known("submission_id") if file is not None else None,
         ) from None
     except BaseException:
-        sink.discard()
+        if not sink.handed_over:
+            sink.discard()
         raise
 
 
 async def _fetch_loop(
-    ctx: FetchContext, urls: BatchURLs, file_id: str, target: Target, sink: _Sink
-) -> FetchResult:
+    ctx: FetchContext, urls: BatchURLs, file_id: str, target: Target, sink: Sink
+) -> ArchivedFile:
     """fetch_file's attempts: retries, refreshes and resumes; raises _Fail when done trying."""
     settings = ctx.settings
+    max_refreshes = 1 if settings.refresh_expensive else settings.max_refreshes
     failures = 0
     refreshes = 0
+    not_yet = 0
+    same_url = False
     refreshed_early = False
     generation, file = urls.get(file_id)
+    available = await _wait_until_available(file)
     while True:
         if file is None:
             raise _Fail("gone", "the file is no longer in its batch after a URL refresh")
-        if not refreshed_early and _expiring(file, urls, settings.refresh_margin):
+        if not refreshed_early and _expiring(
+            file, urls, 0.0 if settings.refresh_expensive else settings.refresh_margin
+        ):
             # Once per file: a source whose fresh URLs already look expired (clock skew,
             # rounding) must not loop; storage's 403 then triggers the refresh instead.
             refreshed_early = True
@@ -759,23 +606,41 @@ async def _fetch_loop(
             continue
         before = sink.written
         try:
-            result = await _attempt(ctx, sink, file, target)
+            result = await _attempt(ctx, sink, file, target, urls.key)
             urls.succeeded(generation)
             return result
+        except _NotYet as exc:
+            not_yet += 1
+            waited = time.monotonic() - available
+            if waited >= settings.availability_timeout:
+                raise _Fail(
+                    f"http_{exc.status}",
+                    f"{exc.message}; still not available {waited:.0f} s after it was due "
+                    f"({not_yet} attempts)",
+                ) from None
+            delay = _delay(settings, not_yet, None)
+            await anyio.sleep(min(delay, max(0.0, settings.availability_timeout - waited)))
         except _Refresh as exc:
             refreshes += 1
-            if refreshes > settings.max_refreshes:
+            if refreshes > max_refreshes:
                 raise _Fail(
                     "expired_url" if exc.status == 410 else f"http_{exc.status}",
-                    f"storage kept answering HTTP {exc.status} after "
-                    f"{settings.max_refreshes} URL refreshes",
+                    f"storage kept answering HTTP {exc.status} after {max_refreshes} URL refreshes",
                 ) from None
             old_url = file.url
-            await _refresh(urls, generation, limit=settings.max_refreshes, status=exc.status)
+            await _refresh(urls, generation, limit=max_refreshes, status=exc.status)
             generation, file = urls.get(file_id)
             if file is not None and file.url == old_url:
-                # Same URL back (a coarse expiry clock, a static source): give the
-                # provider time before asking storage again.
+                # The provider answered with the very URL storage refused. Storage gets one
+                # more try after a pause (a passing refusal); after that, neither asking
+                # storage nor the provider again can help.
+                if same_url:
+                    raise _Fail(
+                        "expired_url" if exc.status == 410 else f"http_{exc.status}",
+                        f"storage answered HTTP {exc.status} twice, and the URL refresh "
+                        "returned the same URL: refreshing cannot help",
+                    ) from None
+                same_url = True
                 await anyio.sleep(_delay(settings, refreshes, None))
         except _Retry as exc:
             if sink.written <= before:
@@ -783,6 +648,15 @@ async def _fetch_loop(
             if failures >= settings.max_attempts:
                 raise _Fail(exc.reason, f"{exc.message} (after {failures} attempts)") from None
             await anyio.sleep(_delay(settings, max(failures, 1), exc.retry_after))
+
+
+async def _wait_until_available(file: RemoteFile | None) -> float:
+    """Sleep until the file's ``available_at``; returns that moment (``time.monotonic()``)."""
+    if file is not None and file.available_at is not None:
+        delay = (file.available_at - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        if delay > 0:
+            await anyio.sleep(delay)
+    return time.monotonic()
 
 
 def _expiring(file: RemoteFile, urls: BatchURLs, margin: float) -> bool:

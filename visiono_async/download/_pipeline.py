@@ -1,36 +1,35 @@
 """The orchestration of an archive run.
 
-Stages, connected by small memory object streams so that memory stays flat however many
-files there are::
+Stages, joined by bounded memory object streams so that memory stays flat however many
+files there are, data flowing one way::
 
-    list batches -> fetch URLs (``lookahead`` calls at a time) -> dispatch (skip, name) -> workers
-                                                                     |
-                                                   manifest writer (batched, in a thread)
+    list -> sign -> plan -> fetch -> finish -> record -> report
+    (source)  (``lookahead`` tasks)  (``concurrency``   (``_finish``: group    (``_Tally``)
+                                      workers)           commit in a thread)
 
-Batch URLs are fetched just in time: fetchers stop while the files already fetched but not
-yet handed to a worker exceed a few rounds of ``concurrency``, so URLs are fresh when used,
-and start again early enough that downloads never wait for the API.
+*list* pulls batches from the source; *sign* fetches a batch's URLs (``download-urls``)
+and *plan* skips what is complete, reconciles what is on disk, and names the rest; *fetch*
+streams a file into its temp file (``_fetch``); *finish* and *record* close it, commit its
+manifest row and give it its final name (``_finish``); the tally counts and reports.
+URLs are fetched just in time: the planned files wait in a stream of a few rounds of
+``concurrency``, and a full stream holds the signing tasks back, so URLs are fresh when
+used and downloads never wait for the API.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
 import datetime as dt
-import errno
 import hashlib
-import math
 import os
-import secrets
-import shutil
-import sqlite3
-import sys
 import time
 from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
-    Iterator,
     Sequence,
 )
 from typing import Any, Literal, Protocol
@@ -47,13 +46,17 @@ from .._exceptions import (
     DownloadError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
 )
 from .._proxy import ProxySettings
 from ._aiohttp import AiohttpTransport
+from ._budget import ApiBudget
 from ._claims import SharedDestination
-from ._fetch import FATAL_REASONS, FetchContext, FetchResult, FetchSettings, Target, fetch_file
+from ._destination import Destination, clean_tmp, exclusive, prepare
+from ._fetch import FATAL_REASONS, FetchContext, FetchSettings, Target, fetch_file
+from ._finish import Finisher
 from ._http import LeanTransport
-from ._manifest import STATE_DIR, Manifest
+from ._manifest import STATE_CHANGED, Manifest
 from ._paths import (
     DEFAULT_TEMPLATE,
     extension_for,
@@ -62,6 +65,8 @@ from ._paths import (
     validate_template,
 )
 from ._progress import ProgressCallback, ProgressEvent, ProgressKind, terminal_progress
+from ._reconcile import reconcile
+from ._record import ArchivedFile, naming_fields
 from ._refresh import BatchURLs
 from ._report import ArchiveError, ArchiveReport, FailedFile
 from ._source import Batch, RemoteFile, Source
@@ -76,8 +81,10 @@ _VARIANTS: dict[str, frozenset[str]] = {
     "thumbnail": frozenset({"thumbnail"}),
     "both": frozenset({"original", "thumbnail"}),
 }
-_FLUSH_INTERVAL = 0.25
-_FLUSH_ROWS = 512
+_ANNOUNCE_WAITS = 1.0
+"""Client waits (pacing, backoff) from this many seconds on become ``"waiting"`` events."""
+_FINISHERS = 2
+"""Finish-and-record tasks: one group in a thread while the next one gathers."""
 _IO_THREADS = 4
 """Worker threads for file work: chunks of large files are written and hashed in parallel."""
 _HANDOFF_BYTES = 256 * 1024
@@ -140,37 +147,11 @@ class _BatchState:
         self._maybe_release()
 
 
-class _Run:
-    """Counters, failures and the stages of one run."""
+class _Tally:
+    """The report stage: counts, failures and progress events of one run."""
 
-    def __init__(
-        self,
-        *,
-        source: Source,
-        dest: str,
-        state_dir: str,
-        manifest: Manifest,
-        ctx: FetchContext,
-        variants: frozenset[str],
-        template: str,
-        sidecar: bool,
-        on_progress: ProgressCallback | None,
-        ahead_limit: int,
-        shared: SharedDestination | None = None,
-    ) -> None:
-        self.shared = shared
-        self.source = source
-        self.ahead = 0
-        self.ahead_limit = ahead_limit
-        self._room = anyio.Event()
+    def __init__(self, dest: str, on_progress: ProgressCallback | None) -> None:
         self.dest = dest
-        self.state_dir = state_dir
-        self.manifest = manifest
-        self.ctx = ctx
-        self.variants = variants
-        self.template = template
-        self.template_has_variant = "variant" in template_fields(template)
-        self.sidecar = sidecar
         self.on_progress = on_progress
         self.files_total = 0
         self.listing = True  # more batches may still add to files_total
@@ -181,15 +162,10 @@ class _Run:
         self.bytes_total = 0
         self.failed: list[FailedFile] = []
         self.fetches = 0
-        self.pending_rows: list[tuple[FetchResult, str]] = []
-        self.claimed: dict[str, str] = {}
-        self.fatal: DownloadError | None = None
-        self.error: Exception | None = None
         self.started = time.monotonic()
         self.api_calls_before: int | None = None
         self.api_counter: Any = None
-
-    # -- progress -------------------------------------------------------------------
+        self.waited = 0.0
 
     def emit(
         self,
@@ -227,80 +203,209 @@ class _Run:
     def on_fetch(self, _key: str) -> None:
         self.fetches += 1
 
+    def on_archived(self, archived: ArchivedFile) -> None:
+        """A file is under its final name with its row: count it (the finisher calls)."""
+        self.downloaded += 1
+        self.emit("file_done", file_id=archived.file.id, path=archived.path, size=archived.bytes)
+
+    def on_waiting(self, until: dt.datetime, message: str) -> None:
+        """The run waits (the API budget, the client's pacing) until ``until``."""
+        if self.on_progress is None:
+            return
+        self.on_progress(
+            ProgressEvent(
+                "waiting",
+                message=message,
+                until=until,
+                files_total=self.files_total,
+                files_done=self.downloaded,
+                files_skipped=self.skipped,
+                files_failed=len(self.failed) - self.batches_failed,
+                bytes_done=self.bytes_done,
+                bytes_total=self.bytes_total,
+                listing=self.listing,
+            )
+        )
+
+    def on_client_wait(self, notice: Any) -> None:
+        """A wait the client announces (``WaitNotice``); the long ones become events."""
+        if notice.seconds >= _ANNOUNCE_WAITS:
+            reason = str(notice.reason).replace("_", " ")
+            self.on_waiting(notice.until, f"{reason} before {notice.method} {notice.path}")
+
+    def on_skipped(self, file_id: str, path: str) -> None:
+        self.skipped += 1
+        self.emit("file_skipped", file_id=file_id, path=path)
+
     def fail(self, who: str, path: str | None, reason: str, message: str) -> None:
         self.failed.append(FailedFile(who, path, reason, message))
         self.emit("file_failed", file_id=who, path=path, message=f"{reason}: {message}")
 
+    def fail_batch(self, who: str, reason: str, message: str) -> None:
+        """A batch that could not be listed: reported, not counted among failed files."""
+        self.batches_failed += 1
+        self.fail(who, None, reason, message)
+
+    def count_api_calls(self, client: ArchiveClient | None) -> None:
+        if client is not None:
+            self.api_counter = getattr(client, "session", None)
+            self.api_calls_before = _session_calls(self.api_counter)
+
+    def _api_calls(self) -> int:
+        # The client's session counts every call (listing pages and retries included);
+        # a custom source without a client counts its batch fetches.
+        now = _session_calls(self.api_counter)
+        if now is not None and self.api_calls_before is not None:
+            return now - self.api_calls_before
+        return self.fetches
+
+    def report(self) -> ArchiveReport:
+        return ArchiveReport(
+            waited=self.waited,
+            downloaded=self.downloaded,
+            skipped=self.skipped,
+            failed=list(self.failed),
+            bytes=self.bytes_done,
+            elapsed=time.monotonic() - self.started,
+            api_calls=self._api_calls(),
+            dest=self.dest,
+        )
+
+
+class _Run:
+    """The stages of one run, from the source's batches to files handed to the finisher."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        dest: Destination,
+        manifest: Manifest,
+        tally: _Tally,
+        budget: ApiBudget,
+        variants: frozenset[str],
+        template: str,
+        sidecar: bool,
+        limiter: anyio.CapacityLimiter,
+        shared: SharedDestination | None = None,
+    ) -> None:
+        self.shared = shared
+        self.source = source
+        self.budget = budget
+        self.dest = dest
+        self.manifest = manifest
+        self.tally = tally
+        self.limiter = limiter
+        self.variants = variants
+        self.template = template
+        self.template_has_variant = "variant" in template_fields(template)
+        self.sidecar = sidecar
+        self.listener_room = _LISTENER_ROOM.get()
+        self.claimed: dict[str, str] = {}
+        self.fatal: DownloadError | None = None
+        self.error: Exception | None = None
+
     # -- stages -----------------------------------------------------------------------
 
     async def list_batches(self, send: MemoryObjectSendStream[Batch]) -> None:
+        """list: the source's batches, pulled as the next stage has room."""
         async with send:
             async for batch in self.source.batches():
-                await send.send(batch)
+                try:
+                    await send.send(batch)
+                except anyio.BrokenResourceError:
+                    return  # the signing tasks stopped (the API budget): list no further
+        self.tally.listing = False
 
-    async def fetch_batches(
+    async def sign_and_plan(
         self,
         receive: MemoryObjectReceiveStream[Batch],
-        send: MemoryObjectSendStream[BatchURLs],
-    ) -> None:
-        async with receive, send:
-            async for batch in receive:
-                while self.ahead >= self.ahead_limit:
-                    if self._room.is_set():
-                        self._room = anyio.Event()
-                    await self._room.wait()
-                urls = BatchURLs(batch, on_fetch=self.on_fetch)
-                try:
-                    await urls.refresh(0)
-                except (AuthenticationError, PermissionDeniedError):
-                    raise
-                except NotFoundError:
-                    self.batches_failed += 1
-                    self.fail(batch.key, None, "not_found", f"{_batch_name(batch)}: not found")
-                    continue
-                except Exception as exc:
-                    self.batches_failed += 1
-                    self.fail(batch.key, None, "batch_failed", f"{type(exc).__name__}: {exc}")
-                    continue
-                urls.ahead_count = len(urls.files())
-                self.ahead += urls.ahead_count
-                await send.send(urls)
-
-    async def dispatch(
-        self,
-        receive: MemoryObjectReceiveStream[BatchURLs],
         send: MemoryObjectSendStream[_Job],
     ) -> None:
-        async with receive, send:
-            async for urls in receive:
-                state = _BatchState(urls)
-                files = [f for f in urls.files() if f.variant in self.variants]
-                self.files_total += len(files)
-                self.emit("batch", message=urls.key)
-                complete = await self._complete_on_disk(files)
-                for file in files:
-                    if file.id in complete:
-                        self.skipped += 1
-                        self.emit("file_skipped", file_id=file.id, path=complete[file.id])
-                        continue
-                    rel = self._path_for(file)
-                    self.bytes_total += _expected_size(file)
-                    state.outstanding += 1
-                    job = _Job(urls, file.id, Target(rel, self.sidecar), state)
-                    try:
-                        # A waiting worker takes it at once: skip send()'s extra round trip
-                        # through the event loop, which is a visible cost per small file.
-                        send.send_nowait(job)
-                    except anyio.WouldBlock:
-                        await send.send(job)
-                state.finish_dispatch()
-                self.ahead -= urls.ahead_count
-                self._room.set()
-            self.listing = False
+        """One of ``lookahead`` tasks: sign a batch, plan its files, hand them on.
 
-    async def work(self, receive: MemoryObjectReceiveStream[_Job], tg: TaskGroup) -> None:
+        ``send`` is bounded by files (a few rounds of ``concurrency``): while it is full,
+        no further batch is signed, so URLs are fetched just in time.
+        """
+        async with receive, send:
+            async for batch in receive:
+                urls = await self.sign(batch)
+                if urls is not None:
+                    await self.plan(urls, send)
+                if self.budget.stopped is not None:
+                    return  # past max_wait: the files already signed still download
+
+    async def sign(self, batch: Batch) -> BatchURLs | None:
+        """sign: the batch's URLs (``None`` when the batch failed: reported).
+
+        A call refused for the rate limit waits for the budget and is sent again.
+        """
+        while True:
+            urls = BatchURLs(batch, on_fetch=self.tally.on_fetch)
+            try:
+                await urls.refresh(0)
+            except RateLimitError as exc:
+                waited = await self.budget.wait(exc, batch.key)
+                self.tally.waited = self.budget.waited
+                if not waited:
+                    return None
+                continue
+            except (AuthenticationError, PermissionDeniedError):
+                raise
+            except NotFoundError:
+                self.tally.fail_batch(batch.key, "not_found", f"{_batch_name(batch)}: not found")
+                return None
+            except Exception as exc:
+                self.tally.fail_batch(batch.key, "batch_failed", f"{type(exc).__name__}: {exc}")
+                return None
+            return urls
+
+    async def plan(self, urls: BatchURLs, send: MemoryObjectSendStream[_Job]) -> None:
+        """plan: skip what is complete, reconcile what is on disk, name the rest."""
+        tally = self.tally
+        state = _BatchState(urls)
+        files = [f for f in urls.files() if f.variant in self.variants]
+        tally.files_total += len(files)
+        tally.emit("batch", message=urls.key)
+        recorded = {f.id for f in files if self.manifest.lookup(f.id) is not None}
+        complete = await self._complete_on_disk(files)
+        todo = [(f, self._path_for(f)) for f in files if f.id not in complete]
+        # Only files the manifest never knew: a recorded one that is gone or changed is
+        # fetched again, never taken back from what is on disk.
+        found = await self._reconcile(
+            urls.key, [(f, rel) for f, rel in todo if f.id not in recorded]
+        )
+        for file, rel in todo:
+            if file.id in found:
+                complete[file.id] = rel
+        for file in files:
+            if file.id in complete:
+                tally.on_skipped(file.id, complete[file.id])
+        try:
+            for file, rel in todo:
+                if file.id in complete:
+                    continue
+                tally.bytes_total += _expected_size(file)
+                state.outstanding += 1
+                rename = None if extension_for(file.mime_type, file.url) else self._path_for
+                job = _Job(urls, file.id, Target(rel, self.sidecar, rename), state)
+                try:
+                    # A waiting worker takes it at once: skip send()'s extra round trip
+                    # through the event loop, which is a visible cost per small file.
+                    send.send_nowait(job)
+                except anyio.WouldBlock:
+                    await send.send(job)
+        finally:
+            state.finish_dispatch()
+
+    async def work(
+        self, ctx: FetchContext, receive: MemoryObjectReceiveStream[_Job], tg: TaskGroup
+    ) -> None:
+        """fetch: one worker; each file goes on to the finisher once its bytes are in."""
         async with receive:
             while True:
+                if self.listener_room is not None:
+                    await self.listener_room()  # a slow event reader holds the run back
                 try:
                     # The next job without a round trip through the event loop when one is
                     # queued (every fetch awaits the network, so cancellation still lands).
@@ -315,60 +420,30 @@ class _Run:
                 if self.fatal is not None or self.error is not None:
                     return  # the run is stopping (a fatal file error, a failed stage)
                 try:
-                    await self._one(job, tg)
+                    await self._one(ctx, job, tg)
                 finally:
                     job.state.done_one()
 
-    async def _one(self, job: _Job, tg: TaskGroup) -> None:
-        if self.shared is None:
-            await self._fetch_one(job, tg)
-            return
-        # shared_dest: one run at a time per file; recorded before the claim is let go.
-        async with self.shared.claim(job.file_id) as archived:
-            if archived is not None:
-                self.skipped += 1
-                self.emit("file_skipped", file_id=job.file_id, path=archived[0])
-                return
-            await self._fetch_one(job, tg)
-            await self.flush()
-
-    async def _fetch_one(self, job: _Job, tg: TaskGroup) -> None:
+    async def _one(self, ctx: FetchContext, job: _Job, tg: TaskGroup) -> None:
         rel = job.target.rel_path
-        self.emit("file_started", file_id=job.file_id, path=rel)
+        self.tally.emit("file_started", file_id=job.file_id, path=rel)
         try:
-            result = await fetch_file(self.ctx, job.urls, job.file_id, job.target)
+            if self.shared is None:
+                await fetch_file(ctx, job.urls, job.file_id, job.target)
+            else:
+                # shared_dest: one run at a time per file; fetch_file returns once the
+                # file's row is committed, so it is recorded before the claim is let go.
+                async with self.shared.claim(job.file_id) as archived:
+                    if archived is not None:
+                        self.tally.on_skipped(job.file_id, archived[0])
+                        return
+                    await fetch_file(ctx, job.urls, job.file_id, job.target)
         except DownloadError as exc:
             who = exc.submission_id or job.file_id
-            self.fail(who, rel, exc.reason, str(exc))
+            self.tally.fail(who, rel, exc.reason, str(exc))
             if exc.reason in FATAL_REASONS and self.fatal is None:
                 self.fatal = exc
                 tg.cancel_scope.cancel()
-            return
-        self.downloaded += 1
-        self.pending_rows.append((result, job.urls.key))
-        self.emit("file_done", file_id=job.file_id, path=rel, size=result.bytes)
-
-    async def flush_periodically(self) -> None:
-        while True:
-            await anyio.sleep(_FLUSH_INTERVAL)
-            await self.flush()
-
-    async def flush(self) -> None:
-        rows, self.pending_rows = self.pending_rows, []
-        if not rows:
-            return
-        try:
-            # Shielded: these rows are no longer pending, and a cancellation landing while
-            # the write waits for its lock (the periodic flush as the run ends) would lose
-            # them, leaving archived files the manifest does not know.
-            with anyio.CancelScope(shield=True):
-                await self.manifest.record(rows)
-        except (sqlite3.Error, OSError) as exc:
-            full = "full" in str(exc).lower() or getattr(exc, "errno", None) == errno.ENOSPC
-            raise ArchiveError(
-                f"cannot write the manifest in {self.state_dir!r}: {exc}",
-                reason="disk_full" if full else "manifest_error",
-            ) from exc
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -377,35 +452,46 @@ class _Run:
         known = [(f.id, entry) for f in files if (entry := self.manifest.lookup(f.id))]
         if not known:
             return {}
-        root = self.dest
+        root = self.dest.root
 
         def check() -> tuple[dict[str, str], list[str]]:
             present: dict[str, str] = {}
             missing: list[str] = []
-            for file_id, (rel, size) in known:
+            for file_id, entry in known:
+                if entry.state == STATE_CHANGED:
+                    continue  # ``verify`` found it changed: fetched again, over it
                 try:
-                    ok = os.stat(os.path.join(root, rel)).st_size == size
+                    ok = os.stat(os.path.join(root, entry.path)).st_size == entry.bytes
                 except OSError:
                     ok = False
                 if ok:
-                    present[file_id] = rel
+                    present[file_id] = entry.path
                 else:
                     missing.append(file_id)
             return present, missing
 
-        present, missing = await anyio.to_thread.run_sync(check)
+        present, missing = await anyio.to_thread.run_sync(check, limiter=self.limiter)
         if missing:
             await self.manifest.forget(missing)
         for file_id, rel in present.items():
             self.claimed[rel.casefold()] = file_id
         return present
 
+    async def _reconcile(self, batch: str, todo: list[tuple[RemoteFile, str]]) -> set[str]:
+        """Files without a row found under their name, whose bytes match the source:
+        recorded, not fetched (a manifest rebuilt, a run killed). Returns their ids."""
+        if not todo:
+            return set()
+        found = await anyio.to_thread.run_sync(
+            reconcile, self.dest.root, self.manifest, batch, todo, limiter=self.limiter
+        )
+        self.manifest.note(found)
+        return {a.file.id for a in found}
+
     def _path_for(self, file: RemoteFile) -> str:
-        fields = dict(file.fields)
-        ext = fields.get("ext") or extension_for(file.mime_type, file.url)
-        fields["ext"] = ext
-        fields.setdefault("id", file.id)
-        fields["variant"] = file.variant
+        ext = extension_for(file.mime_type, file.url)
+        fields = naming_fields(file, ext)
+        ext = fields["ext"]
         rel = render_path(self.template, fields)
         if file.variant != "original" and not self.template_has_variant:
             rel = _insert_before_ext(rel, ext, f".{file.variant}")
@@ -418,25 +504,6 @@ class _Run:
                 return candidate
             tag = hashlib.sha256(f"{file.id}|{candidate}".encode()).hexdigest()[:8]
             candidate = _insert_before_ext(rel, ext, f"~{tag}")
-
-    def _api_calls(self) -> int:
-        # The client's session counts every call (listing pages and retries included);
-        # a custom source without a client counts its batch fetches.
-        now = _session_calls(self.api_counter)
-        if now is not None and self.api_calls_before is not None:
-            return now - self.api_calls_before
-        return self.fetches
-
-    def report(self) -> ArchiveReport:
-        return ArchiveReport(
-            downloaded=self.downloaded,
-            skipped=self.skipped,
-            failed=list(self.failed),
-            bytes=self.bytes_done,
-            elapsed=time.monotonic() - self.started,
-            api_calls=self._api_calls(),
-            dest=self.dest,
-        )
 
 
 def _batch_name(batch: Batch) -> str:
@@ -476,57 +543,6 @@ def _expected_size(file: RemoteFile) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _exclusive(state_dir: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``dest`` for the run (POSIX; a no-op elsewhere)."""
-    path = os.path.join(state_dir, "lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if sys.platform != "win32":
-            import fcntl
-
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ArchiveError(
-                    "another archive run is writing to this destination",
-                    reason="destination_busy",
-                ) from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def _prepare(dest: str) -> tuple[str, str]:
-    """Create dest, its state folder and an empty temp folder; return (state, tmp)."""
-    state_dir = os.path.join(dest, STATE_DIR)
-    tmp_dir = os.path.join(state_dir, "tmp")
-    try:
-        os.makedirs(tmp_dir, exist_ok=True)
-        # Unique per run: runs in one process (shared_dest jobs) must not remove each other's.
-        probe = os.path.join(tmp_dir, f".probe-{os.getpid()}-{secrets.token_hex(4)}")
-        with open(probe, "wb"):
-            pass
-        os.unlink(probe)
-    except OSError as exc:
-        raise ArchiveError(
-            f"cannot write to the destination {dest!r}: {exc.strerror or exc}",
-            reason="destination_not_writable",
-        ) from exc
-    return state_dir, tmp_dir
-
-
-def _clean_tmp(tmp_dir: str) -> None:
-    """Remove temp files left by a run that was killed."""
-    with os.scandir(tmp_dir) as entries:
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path)
-                else:
-                    os.unlink(entry.path)
-
-
 async def archive(
     client: ArchiveClient | None,
     dest: str | os.PathLike[str],
@@ -556,6 +572,7 @@ async def archive(
     http: aiohttp.ClientSession | None = None,
     transport: StorageTransport | None = None,
     settings: FetchSettings | None = None,
+    max_wait: float | None = None,
     shared_dest: bool = False,
 ) -> ArchiveReport:
     """Archive photos (or any signed-URL files) into ``dest``, incrementally and safely.
@@ -607,6 +624,12 @@ async def archive(
             ``AiohttpTransport`` or your own); it stays yours, open after the run. Takes
             precedence over ``http``.
         settings: Full fetch settings; overrides the individual tuning options.
+        max_wait: Seconds the run may wait in all for the API budget (past the hourly
+            limit, ``download-urls`` calls are refused until the window resets; the run
+            waits, saying so in ``"waiting"`` events and ``report.waited``, while the
+            files already signed download). ``None``: wait as long as it takes. A wait
+            past it stops the run cleanly: ``ArchiveError`` with reason ``api_budget``,
+            everything archived so far recorded; a re-run resumes.
         shared_dest: Let other runs (processes on this host, e.g. queue workers) archive
             into ``dest`` at the same time: each file is claimed before it is fetched, so
             none is fetched by two runs at once or written twice, and each is recorded in
@@ -629,6 +652,8 @@ async def archive(
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if max_wait is not None and max_wait < 0:
+        raise ValueError("max_wait must be >= 0 (or None to wait as long as it takes)")
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
     template_fields(template)  # a bad template fails here, before anything is touched
@@ -658,71 +683,115 @@ async def archive(
         file_timeout=file_timeout,
         fsync=fsync,
     )
+    fetch_settings = _with_source_traits(fetch_settings, source)
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
-    state_dir, tmp_dir = await anyio.to_thread.run_sync(_prepare, root)
-    async with contextlib.AsyncExitStack() as stack:
-        shared: SharedDestination | None = None
-        if shared_dest:
-            shared = await SharedDestination.open(state_dir)
-            stack.callback(shared.close)
-            tmp_dir = shared.tmp_dir
-        else:
-            stack.enter_context(_exclusive(state_dir))
-        if progress:
-            bar = terminal_progress()
-            stack.callback(bar.close)
-            on_progress = _both(bar, on_progress)
-        if shared is None:
-            await anyio.to_thread.run_sync(_clean_tmp, tmp_dir)
-        storage = await _storage_transport(
-            stack, client, http, transport, fetch_settings, concurrency
-        )
-        io = IOThreads(_IO_THREADS)
-        stack.callback(io.close)
-        manifest = await Manifest.open(state_dir)
-        run = _Run(
-            source=source,
-            dest=root,
-            state_dir=state_dir,
-            manifest=manifest,
-            ctx=FetchContext(
+    tally = _Tally(root, on_progress)
+    tally.count_api_calls(client)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            destination = await anyio.to_thread.run_sync(prepare, root)
+            shared: SharedDestination | None = None
+            if shared_dest:
+                shared = await SharedDestination.open(destination.state_dir)
+                stack.callback(shared.close)
+                destination.tmp_dir = shared.tmp_dir  # this run's own temp folder
+            else:
+                stack.enter_context(exclusive(destination.state_dir))
+            if progress:
+                bar = terminal_progress()
+                stack.callback(bar.close)
+                tally.on_progress = _both(bar, on_progress)
+            if shared is None:
+                await anyio.to_thread.run_sync(clean_tmp, destination.tmp_dir)
+            storage = await _storage_transport(
+                stack, client, http, transport, fetch_settings, concurrency
+            )
+            io = IOThreads(_IO_THREADS)
+            # Closed in a thread: shutting the pool down waits for its threads.
+            stack.push_async_callback(_shielded, anyio.to_thread.run_sync, io.close)
+            manifest = await Manifest.open(destination.state_dir)
+            stack.push_async_callback(_shielded, manifest.aclose)
+            stack.push_async_callback(
+                _shielded, anyio.to_thread.run_sync, clean_tmp, destination.tmp_dir
+            )
+            limiter = anyio.CapacityLimiter(_IO_THREADS)
+            budget = ApiBudget(max_wait, tally.on_waiting)
+            add_listener = getattr(client, "add_wait_listener", None)
+            if callable(add_listener):
+                stack.callback(add_listener(tally.on_client_wait))
+            run = _Run(
+                source=source,
+                dest=destination,
+                manifest=manifest,
+                tally=tally,
+                budget=budget,
+                variants=_VARIANTS[variant],
+                template=template,
+                sidecar=sidecar,
+                limiter=limiter,
+                shared=shared,
+            )
+            finisher = Finisher(
+                destination,
+                manifest,
+                fsync=fetch_settings.fsync,
+                limiter=limiter,
+                on_archived=tally.on_archived,
+            )
+            ctx = FetchContext(
                 storage,
-                root,
-                tmp_dir,
+                destination.tmp_dir,
                 fetch_settings,
-                on_bytes=lambda _n: None,
+                on_bytes=tally.on_bytes,
                 io=io,
-            ),
-            variants=_VARIANTS[variant],
-            template=template,
-            sidecar=sidecar,
-            on_progress=on_progress,
-            ahead_limit=max(4 * concurrency, 32),
-            shared=shared,
-        )
-        run.ctx.on_bytes = run.on_bytes
-        if client is not None:
-            run.api_counter = getattr(client, "session", None)
-            run.api_calls_before = _session_calls(run.api_counter)
-        try:
-            await _run_stages(run, concurrency=concurrency, lookahead=max(1, lookahead))
-        finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await run.flush()
-                finally:
-                    await manifest.aclose()
-        report = run.report()
-        run.emit("finished")
-        if run.fatal is not None:
+                limiter=limiter,
+                finisher=finisher,
+            )
+            await _run_stages(
+                run,
+                ctx,
+                finisher,
+                concurrency=concurrency,
+                lookahead=max(1, lookahead),
+                ahead=max(4 * concurrency, 32),
+            )
+            # A failed manifest is the whole story; a stop for the budget is a clean one.
+            fatal = finisher.fatal or run.fatal or budget.stopped
+        report = tally.report()
+        tally.emit("finished")
+        if isinstance(fatal, ArchiveError):
+            fatal.report = report
+            raise fatal
+        if fatal is not None:
             raise ArchiveError(
-                f"archive stopped: {run.fatal}",
-                reason=run.fatal.reason,
+                f"archive stopped: {fatal}",
+                reason=fatal.reason,
                 report=report,
-                submission_id=run.fatal.submission_id,
+                submission_id=fatal.submission_id,
             )
         return report
-    raise AssertionError("unreachable")  # pragma: no cover
+    except ArchiveError as exc:
+        if exc.report is None:
+            exc.report = tally.report()
+        raise
+
+
+def _with_source_traits(settings: FetchSettings, source: Source) -> FetchSettings:
+    """The settings with what the source declares of itself (``availability_timeout``,
+    ``refresh_expensive``), where the settings leave those at their defaults."""
+    changes: dict[str, Any] = {}
+    availability = getattr(source, "availability_timeout", None)
+    if isinstance(availability, (int, float)) and not settings.availability_timeout:
+        changes["availability_timeout"] = float(availability)
+    if getattr(source, "refresh_expensive", False) is True:
+        changes["refresh_expensive"] = True
+    return attrs.evolve(settings, **changes) if changes else settings
+
+
+async def _shielded(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Clean-up that a cancellation must not cut short."""
+    with anyio.CancelScope(shield=True):
+        await func(*args)
 
 
 async def _storage_transport(
@@ -763,31 +832,41 @@ async def _storage_transport(
     )
 
 
-async def _run_stages(run: _Run, *, concurrency: int, lookahead: int) -> None:
+async def _run_stages(
+    run: _Run,
+    ctx: FetchContext,
+    finisher: Finisher,
+    *,
+    concurrency: int,
+    lookahead: int,
+    ahead: int,
+) -> None:
+    """list -> sign -> plan -> fetch -> finish and record, joined by memory streams."""
     async with anyio.create_task_group() as outer:
-        outer.start_soon(_guard, run, outer, run.flush_periodically)
-        async with anyio.create_task_group() as tg:
-            batches_send, batches_recv = anyio.create_memory_object_stream[Batch](0)
-            # Bounded by files (ahead_limit), not by this buffer, which only caps the count
-            # of empty or tiny batches waiting.
-            fetched_send, fetched_recv = anyio.create_memory_object_stream[BatchURLs](64)
-            jobs_send, jobs_recv = anyio.create_memory_object_stream[_Job](concurrency)
-            tg.start_soon(_guard, run, tg, run.list_batches, batches_send)
-            async with batches_recv, fetched_send:
-                for _ in range(lookahead):
-                    tg.start_soon(
-                        _guard,
-                        run,
-                        tg,
-                        run.fetch_batches,
-                        batches_recv.clone(),
-                        fetched_send.clone(),
-                    )
-            tg.start_soon(_guard, run, tg, run.dispatch, fetched_recv, jobs_send)
-            async with jobs_recv:
-                for _ in range(concurrency):
-                    tg.start_soon(_guard, run, tg, run.work, jobs_recv.clone(), tg)
-        outer.cancel_scope.cancel()
+        for _ in range(_FINISHERS):
+            outer.start_soon(_guard, run, outer, finisher.run, finisher.receiver())
+        try:
+            async with anyio.create_task_group() as tg:
+                batches_send, batches_recv = anyio.create_memory_object_stream[Batch](0)
+                # The look-ahead: planned files waiting for a worker. A full stream holds
+                # the signing tasks back.
+                jobs_send, jobs_recv = anyio.create_memory_object_stream[_Job](ahead)
+                tg.start_soon(_guard, run, tg, run.list_batches, batches_send)
+                async with batches_recv, jobs_send:
+                    for _ in range(lookahead):
+                        tg.start_soon(
+                            _guard,
+                            run,
+                            tg,
+                            run.sign_and_plan,
+                            batches_recv.clone(),
+                            jobs_send.clone(),
+                        )
+                async with jobs_recv:
+                    for _ in range(concurrency):
+                        tg.start_soon(_guard, run, tg, run.work, ctx, jobs_recv.clone(), tg)
+        finally:
+            finisher.close_intake()  # the finishers end once what was handed in is done
     if run.error is not None:
         # Raised as itself, not wrapped in an exception group: callers catch APIError.
         raise run.error
@@ -805,29 +884,85 @@ async def _guard(
         tg.cancel_scope.cancel()
 
 
-@attrs.define(eq=False)
+_LISTENER_ROOM: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = (
+    contextvars.ContextVar("visiono_archive_listener_room", default=None)
+)
+"""Set by ``iter_archive``: workers await it before each file, so a slow reader holds the
+run back instead of the events piling up."""
+
+_EVENTS_BUFFER = 256
+
+
 class ArchiveEvents:
     """The progress events of a running archive, as an async iterator.
 
-    Returned by ``iter_archive``; ``report`` is set once the iteration has finished.
+    Returned by ``iter_archive``; ``report`` is set once the iteration has finished. The
+    buffer is bounded: while ``max_buffered`` events wait for the reader, no new file
+    starts (``"bytes"`` events in a row are merged into one, their totals kept), so a
+    reader that falls behind slows the run down rather than filling memory.
+
+    Attributes:
+        report: The run's report, once it has ended.
+        max_buffered: Events waiting for the reader at which new files wait.
     """
 
-    _receive: MemoryObjectReceiveStream[ProgressEvent]
-    report: ArchiveReport | None = None
+    def __init__(self, max_buffered: int = _EVENTS_BUFFER) -> None:
+        self.report: ArchiveReport | None = None
+        self.max_buffered = max_buffered
+        self.peak = 0
+        """The most events that ever waited for the reader."""
+        self._queue: collections.deque[ProgressEvent] = collections.deque()
+        self._arrived = anyio.Event()
+        self._taken = anyio.Event()
+        self._closed = False
+
+    @property
+    def buffered(self) -> int:
+        """Events waiting for the reader now."""
+        return len(self._queue)
+
+    def _put(self, event: ProgressEvent) -> None:
+        queue = self._queue
+        if event.kind == "bytes" and queue and queue[-1].kind == "bytes":
+            event = attrs.evolve(event, bytes=queue[-1].bytes + event.bytes)
+            queue[-1] = event
+        else:
+            queue.append(event)
+            self.peak = max(self.peak, len(queue))
+        self._arrived.set()
+
+    def _close(self) -> None:
+        self._closed = True
+        self._arrived.set()
+
+    async def _room(self) -> None:
+        while len(self._queue) >= self.max_buffered and not self._closed:
+            if self._taken.is_set():
+                self._taken = anyio.Event()
+            await self._taken.wait()
 
     def __aiter__(self) -> ArchiveEvents:
         return self
 
     async def __anext__(self) -> ProgressEvent:
-        try:
-            return await self._receive.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
+        while not self._queue:
+            if self._closed:
+                raise StopAsyncIteration
+            if self._arrived.is_set():
+                self._arrived = anyio.Event()
+            await self._arrived.wait()
+        event = self._queue.popleft()
+        self._taken.set()
+        return event
 
 
 @contextlib.asynccontextmanager
 async def iter_archive(
-    client: ArchiveClient | None, dest: str | os.PathLike[str], **options: Any
+    client: ArchiveClient | None,
+    dest: str | os.PathLike[str],
+    *,
+    buffer: int = _EVENTS_BUFFER,
+    **options: Any,
 ) -> AsyncIterator[ArchiveEvents]:
     """Run ``archive`` in the background and iterate over its progress events.
 
@@ -842,20 +977,25 @@ async def iter_archive(
     Args:
         client: As for ``archive``.
         dest: As for ``archive``.
+        buffer: Events that may wait for the reader before new files wait too.
         **options: Any keyword option of ``archive`` except ``on_progress``.
 
     Yields:
-        The events; ``report`` is filled in when the run ends. Leaving the block early
-        cancels the run.
+        The events (a bounded buffer: a slow reader slows the run); ``report`` is filled
+        in when the run ends. Leaving the block early cancels the run.
     """
-    send, receive = anyio.create_memory_object_stream[ProgressEvent](math.inf)
-    events = ArchiveEvents(receive)
+    if buffer < 1:
+        raise ValueError("buffer must be at least 1")
+    events = ArchiveEvents(buffer)
 
     async def run() -> None:
-        with send:
-            events.report = await archive(client, dest, on_progress=send.send_nowait, **options)
+        _LISTENER_ROOM.set(events._room)
+        try:
+            events.report = await archive(client, dest, on_progress=events._put, **options)
+        finally:
+            events._close()
 
-    async with anyio.create_task_group() as tg, receive:
+    async with anyio.create_task_group() as tg:
         tg.start_soon(run)
         try:
             yield events

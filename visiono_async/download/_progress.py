@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +22,14 @@ __all__ = [
 ]
 
 ProgressKind = Literal[
-    "batch", "file_started", "bytes", "file_done", "file_skipped", "file_failed", "finished"
+    "batch",
+    "file_started",
+    "bytes",
+    "file_done",
+    "file_skipped",
+    "file_failed",
+    "waiting",
+    "finished",
 ]
 
 
@@ -32,7 +40,8 @@ class ProgressEvent:
     Kinds: ``"batch"`` (a batch's URLs arrived: ``files`` more files are known),
     ``"file_started"``, ``"bytes"`` (``bytes`` more were written), ``"file_done"``,
     ``"file_skipped"`` (complete from an earlier run), ``"file_failed"`` (``message`` says
-    why), ``"finished"``. Counters are running totals for the whole run.
+    why), ``"waiting"`` (for the API's rate limit or hourly budget: ``until`` says until
+    when, ``message`` why), ``"finished"``. Counters are running totals for the whole run.
 
     Attributes:
         kind: What happened.
@@ -50,6 +59,7 @@ class ProgressEvent:
             (an estimate; providers round sizes).
         listing: True while the selection is still being listed, so ``files_total`` and
             ``bytes_total`` may still grow.
+        until: For ``"waiting"``, when the wait ends (aware UTC).
     """
 
     kind: ProgressKind
@@ -63,6 +73,7 @@ class ProgressEvent:
     files_failed: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
+    until: dt.datetime | None = None
     listing: bool = False
 
     @property
@@ -101,6 +112,9 @@ class PlainProgress:
         self._shown: ProgressEvent | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "waiting":
+            print(_waiting(event), file=self._stream, flush=True)
+            return
         self._latest = event
         now = time.monotonic()
         if event.kind != "finished" and now - self._last < self._interval:
@@ -172,6 +186,9 @@ class RichProgress:
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == "file_started":
             return
+        if event.kind == "waiting":
+            self._progress.console.print(_waiting(event))
+            return
         # Routine events only replace the latest state, which the next redraw shows:
         # updating the bar on every event of a run over thousands of small files spends
         # the event loop's time on values nobody sees, and a throttle that drops events
@@ -212,6 +229,11 @@ class RichProgress:
     def close(self) -> None:
         """Stop the live display."""
         self._progress.stop()
+
+
+def _waiting(event: ProgressEvent) -> str:
+    until = f" until {event.until:%H:%M:%S} UTC" if event.until is not None else ""
+    return f"waiting{until}: {event.message or 'for the API'}"
 
 
 def terminal_progress(stream: IO[str] | None = None) -> PlainProgress | RichProgress:

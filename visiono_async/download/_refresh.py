@@ -36,9 +36,7 @@ class BatchURLs:
         self._lock = anyio.Lock()
         self._failed: tuple[int, BaseException] | None = None
         self._on_fetch = on_fetch
-        self.ahead_count = 0
         self._fruitless = 0
-        """Files this batch counted against the pipeline's look-ahead when fetched."""
 
     @property
     def key(self) -> str:

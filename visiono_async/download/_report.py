@@ -61,6 +61,7 @@ class ArchiveReport:
             ``download-urls``, retries included); for a custom source without a client,
             the batch fetches.
         dest: The destination folder.
+        waited: Seconds the run waited for the API budget (see ``archive(max_wait=)``).
     """
 
     downloaded: int
@@ -70,6 +71,7 @@ class ArchiveReport:
     elapsed: float
     api_calls: int
     dest: str = ""
+    waited: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,8 @@ class ArchiveReport:
         ]
         if self.dest:
             lines.append(f"files in {self.dest}")
+        if self.waited:
+            lines.append(f"waited {self.waited:.0f}s for the API budget")
         if self.failed:
             by_reason = Counter(f.reason for f in self.failed)
             if len(self.failed) > 1:
@@ -103,10 +107,11 @@ class ArchiveReport:
 
 
 class ArchiveError(DownloadError):
-    """The run stopped early: the destination is unusable (full disk, not writable, busy).
+    """The run stopped early: the destination is unusable (full disk, not writable, busy),
+    the manifest is damaged or unwritable, or the API budget ran out past ``max_wait``.
 
     Attributes:
-        report: What the run had done before it stopped (``None`` if it never started).
+        report: What the run had done before it stopped (``archive`` always sets it).
     """
 
     def __init__(

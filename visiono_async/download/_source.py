@@ -9,6 +9,7 @@ generation however many files are waiting.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
@@ -49,6 +50,18 @@ class RemoteFile:
             token for token-authorised downloads). They are treated as credentials: a
             redirect to another origin drops them, as it drops ``Authorization`` and
             ``Cookie``. Never logged.
+        submission_id: The submission the file belongs to, when known (the manifest's
+            column; ``fields["submission_id"]`` is read when this is ``None``).
+        photo_request_id: The photo request, when the file belongs to one.
+        smart_link_id: The smart link, when the file belongs to one.
+        item_id: The photo request item, when known.
+        unique_value: The smart link's unique field value, when known.
+        full_name: The submitter's name, when known.
+        sha256: The hex SHA-256 the provider announces, when it does: a file found on
+            disk without a manifest row is recorded only when its bytes match it.
+        available_at: When the file can be fetched (an aware datetime); ``None``: now. The
+            pipeline does not start it earlier, and retries a 404, 409 or 425 answer until
+            the source's availability deadline.
     """
 
     id: str
@@ -64,6 +77,26 @@ class RemoteFile:
     longitude: float | None = None
     submitted_at: str | None = None
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_str_map, repr=False)
+    submission_id: str | None = None
+    photo_request_id: str | None = None
+    smart_link_id: str | None = None
+    item_id: str | None = None
+    unique_value: str | None = None
+    full_name: str | None = None
+    sha256: str | None = None
+    available_at: dt.datetime | None = attrs.field(default=None)
+
+    @available_at.validator
+    def _aware(self, _attribute: object, value: dt.datetime | None) -> None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("available_at must be an aware datetime (with a tzinfo)")
+
+    def known(self, name: str) -> str | None:
+        """A descriptive value: the typed attribute, else the source's ``fields`` entry."""
+        value = getattr(self, name, None)
+        if value is None:
+            value = self.fields.get(name) or None
+        return None if value is None else str(value)
 
 
 @runtime_checkable
@@ -90,7 +123,14 @@ class Batch(Protocol):
 
 @runtime_checkable
 class Source(Protocol):
-    """Anything the pipeline can archive: an async stream of batches."""
+    """Anything the pipeline can archive: an async stream of batches.
+
+    A source may also declare, as attributes, ``availability_timeout`` (seconds during
+    which a 404, 409 or 425 from storage means "not yet available": retried with backoff,
+    counted from the file's ``available_at``) and ``refresh_expensive`` (``True`` when
+    each URL refresh costs the provider dearly, such as a new capture: no refresh ahead
+    of expiry, at most one per file). ``SignedURLSource`` takes both as options.
+    """
 
     def batches(self) -> AsyncIterator[Batch]:
         """Yield batches lazily; the pipeline pulls them as it needs them."""
@@ -120,27 +160,55 @@ class SignedURLSource:
 
     Args:
         batches: Batches, in a plain or an async iterable (consumed lazily, once).
+        availability_timeout: Seconds a file may answer 404, 409 or 425 after its
+            ``available_at`` before that is final (0: at once).
+        refresh_expensive: Each refresh costs the provider dearly: refresh only when
+            storage refuses a URL, at most once per file.
     """
 
-    def __init__(self, batches: Iterable[Batch] | AsyncIterable[Batch]) -> None:
+    def __init__(
+        self,
+        batches: Iterable[Batch] | AsyncIterable[Batch],
+        *,
+        availability_timeout: float = 0.0,
+        refresh_expensive: bool = False,
+    ) -> None:
+        if availability_timeout < 0:
+            raise ValueError("availability_timeout must be >= 0")
         self._batches = batches
+        self.availability_timeout = availability_timeout
+        self.refresh_expensive = refresh_expensive
 
     @classmethod
     def from_refreshers(
-        cls, refreshers: Mapping[str, Callable[[], Awaitable[Iterable[RemoteFile]]]]
+        cls,
+        refreshers: Mapping[str, Callable[[], Awaitable[Iterable[RemoteFile]]]],
+        *,
+        availability_timeout: float = 0.0,
+        refresh_expensive: bool = False,
     ) -> SignedURLSource:
         """A source with one batch per key; each refresher (re-)signs that batch's URLs."""
-        return cls([_CallableBatch(key, fn) for key, fn in refreshers.items()])
+        return cls(
+            [_CallableBatch(key, fn) for key, fn in refreshers.items()],
+            availability_timeout=availability_timeout,
+            refresh_expensive=refresh_expensive,
+        )
 
     @classmethod
-    def from_files(cls, files: Iterable[RemoteFile], *, key: str = "files") -> SignedURLSource:
+    def from_files(
+        cls,
+        files: Iterable[RemoteFile],
+        *,
+        key: str = "files",
+        availability_timeout: float = 0.0,
+    ) -> SignedURLSource:
         """One batch of fixed URLs that are never refreshed (they are returned as they are)."""
         frozen = list(files)
 
         async def same() -> list[RemoteFile]:
             return frozen
 
-        return cls([_CallableBatch(key, same)])
+        return cls([_CallableBatch(key, same)], availability_timeout=availability_timeout)
 
     async def batches(self) -> AsyncIterator[Batch]:
         """Yield the batches given to the constructor."""

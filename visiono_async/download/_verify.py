@@ -6,6 +6,8 @@ Storage servers and photo APIs sometimes answer an error as JSON, HTML or XML, e
 
 from __future__ import annotations
 
+import json
+
 __all__ = [
     "SNIFF_BYTES",
     "check_content",
@@ -13,7 +15,11 @@ __all__ = [
     "content_type_error",
     "most_bytes",
     "sniff",
+    "vendor_message",
 ]
+
+_MESSAGE_CHARS = 200
+"""The longest vendor message quoted in a failure reason."""
 
 SNIFF_BYTES = 64
 """How many leading bytes ``sniff`` looks at."""
@@ -140,3 +146,44 @@ def most_bytes(*, size: int | None, size_kb: float | None) -> int | None:
     if size_kb is not None:
         return int((size_kb + 1) * 1024)
     return None
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        found: list[str] = []
+        for key in ("message", "error_description", "detail", "title", "error"):
+            if key in value:
+                found.extend(_texts(value[key]))
+        if not found:
+            for key, item in value.items():
+                found.extend(f"{key}: {t}" for t in _texts(item))
+        return found
+    if isinstance(value, list):
+        return [t for item in value for t in _texts(item)]
+    return []
+
+
+def vendor_message(body: bytes) -> str | None:
+    """The human message of a vendor's JSON error body, bounded in length; else ``None``.
+
+    Tolerant of the usual shapes: ``{"error": {"message": ...}}``, ``{"message": ...}``,
+    ``{"errors": {"4515": "Image not available"}}``, ``{"detail": ...}``, lists of those.
+    """
+    try:
+        data = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    texts: list[str] = []
+    if isinstance(data, dict):
+        for key in ("error", "message", "errors", "detail", "error_description", "title"):
+            if key in data:
+                texts.extend(_texts(data[key]))
+    else:
+        texts = _texts(data)
+    text = "; ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+    text = " ".join(text.split())  # no newlines or control whitespace in a report line
+    if not text:
+        return None
+    return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 3] + "..."

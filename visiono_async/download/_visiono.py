@@ -11,6 +11,8 @@ import time
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import Any, Literal
 
+import attrs
+
 from .._converter import parse_datetime
 from ._paths import mime_for_url
 from ._source import Batch, RemoteFile
@@ -61,6 +63,10 @@ def _float(value: Any) -> float | None:
         return None
 
 
+def _str(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
 def files_from_download_urls(
     urls: Any,
     *,
@@ -86,7 +92,6 @@ def files_from_download_urls(
         key if kind == "photo_request" else None
     )
     link_id = getattr(urls, "smart_link_id", None) or (key if kind == "smart_link" else None)
-    folder = request_id or link_id or ""  # smart link submissions are filed under the link
     want_original = "original" in variants
     want_thumbnail = "thumbnail" in variants
     files: list[RemoteFile] = []
@@ -105,14 +110,6 @@ def files_from_download_urls(
         full_name = getattr(sub, "full_name", None)
         size_kb = getattr(sub, "file_size_kb", None)
         mime_type = getattr(sub, "mime_type", None)
-        fields = {
-            "photo_request_id": folder,
-            "smart_link_id": link_id or "",
-            "item_id": item_id or "",
-            "submission_id": sub_id,
-            "unique_value": unique_value or "",
-            "full_name": full_name or "",
-        }
         metadata = {
             "submission_id": sub_id,
             "photo_request_id": request_id,
@@ -128,35 +125,34 @@ def files_from_download_urls(
             "full_name": full_name,
             "extra": getattr(sub, "extra", None),
         }
+        record = RemoteFile(
+            id=sub_id,
+            url=str(url or thumb),
+            expires_at=expires_at,
+            size_kb=_float(size_kb),
+            mime_type=mime_type,
+            metadata=metadata,
+            latitude=lat,
+            longitude=lon,
+            submitted_at=submitted_at,
+            submission_id=sub_id,
+            photo_request_id=request_id,
+            smart_link_id=link_id,
+            item_id=_str(item_id),
+            unique_value=_str(unique_value),
+            full_name=_str(full_name),
+        )
         if url:
-            files.append(
-                RemoteFile(
-                    id=sub_id,
-                    url=str(url),
-                    expires_at=expires_at,
-                    size_kb=_float(size_kb),
-                    mime_type=mime_type,
-                    variant="original",
-                    fields=fields,
-                    metadata=metadata,
-                    latitude=lat,
-                    longitude=lon,
-                    submitted_at=submitted_at,
-                )
-            )
+            files.append(record)
         if thumb:
             files.append(
-                RemoteFile(
+                attrs.evolve(
+                    record,
                     id=f"{sub_id}:thumbnail",
                     url=str(thumb),
-                    expires_at=expires_at,
+                    size_kb=None,
                     mime_type=mime_for_url(str(thumb)),
                     variant="thumbnail",
-                    fields=fields,
-                    metadata=metadata,
-                    latitude=lat,
-                    longitude=lon,
-                    submitted_at=submitted_at,
                 )
             )
     return files

@@ -1,0 +1,116 @@
+"""The destination folder: its lock, its state folder, its temp files, its safe subfolders.
+
+Everything here is blocking file-system work and is called from worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Iterator
+
+from ._paths import PathOutsideDestinationError, is_inside
+from ._report import ArchiveError
+
+__all__ = ["STATE_DIR", "Destination", "clean_tmp", "exclusive", "prepare"]
+
+STATE_DIR = ".visiono"
+"""The folder in ``dest`` holding the manifest, the lock and temp files."""
+
+
+class Destination:
+    """The paths of one archive's destination, and the subfolders already checked safe.
+
+    Args:
+        root: The destination folder, absolute.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.state_dir = os.path.join(root, STATE_DIR)
+        self.tmp_dir = os.path.join(self.state_dir, "tmp")
+        self._verified: set[str] = set()
+
+    def final_path(self, rel_path: str) -> str:
+        """Where ``rel_path`` lives, after making its folder (inside ``root``, always).
+
+        Raises:
+            PathOutsideDestinationError: The folder resolves outside ``root`` (a symlink).
+            OSError: The folder cannot be made.
+        """
+        final = os.path.join(self.root, rel_path)
+        parent = os.path.dirname(final)
+        if parent not in self._verified:
+            # Check the deepest existing ancestor first, so that a symlink already inside
+            # dest cannot make makedirs create folders elsewhere.
+            existing = parent
+            while not os.path.isdir(existing):
+                existing = os.path.dirname(existing)
+            if not is_inside(self.root, existing):
+                raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
+            os.makedirs(parent, exist_ok=True)
+            if not is_inside(self.root, parent):
+                raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
+            self._verified.add(parent)
+        return final
+
+
+def prepare(root: str) -> Destination:
+    """Create ``root``, its state folder and its temp folder, and prove they are writable.
+
+    Raises:
+        ArchiveError: ``destination_not_writable``.
+    """
+    dest = Destination(root)
+    try:
+        os.makedirs(dest.tmp_dir, exist_ok=True)
+        # Unique per run: runs in one process (shared_dest jobs) must not remove each other's.
+        probe = os.path.join(dest.tmp_dir, f".probe-{os.getpid()}-{secrets.token_hex(4)}")
+        with open(probe, "wb"):
+            pass
+        os.unlink(probe)
+    except OSError as exc:
+        raise ArchiveError(
+            f"cannot write to the destination {root!r}: {exc.strerror or exc}",
+            reason="destination_not_writable",
+        ) from exc
+    return dest
+
+
+@contextlib.contextmanager
+def exclusive(state_dir: str) -> Iterator[None]:
+    """Hold an exclusive lock on the destination for the run (POSIX; a no-op elsewhere).
+
+    Raises:
+        ArchiveError: ``destination_busy``: another run holds it.
+    """
+    path = os.path.join(state_dir, "lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if sys.platform != "win32":
+            import fcntl
+
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ArchiveError(
+                    "another archive run is writing to this destination",
+                    reason="destination_busy",
+                ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def clean_tmp(tmp_dir: str) -> None:
+    """Remove the temp files a stopped or killed run left behind."""
+    with contextlib.suppress(FileNotFoundError), os.scandir(tmp_dir) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)

@@ -1,0 +1,237 @@
+"""The finish-and-record stage: the last write, the manifest row, the final name.
+
+A fetched file's temp file is handed here with its last bytes. Files that arrive while a
+group is in a worker thread form the next group (group commit): in one thread job each is
+closed and hashed, the group's rows are committed in one transaction, and only then does
+each file take its final name (``os.replace``) and its sidecar. So a file under a final
+name always has its row, whatever stops the run: a failed commit (full disk, read-only
+manifest) renames nothing, and a cancellation waits for the group in flight. A kill
+between the commit and a rename leaves a row without its file, which the next run's
+``stat`` finds and fetches again.
+
+No file-system call runs on the event loop: group jobs run through ``anyio.to_thread``
+under the run's ``CapacityLimiter``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+from collections.abc import Callable
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._destination import Destination
+from ._manifest import Manifest
+from ._paths import PathOutsideDestinationError
+from ._record import ArchivedFile
+from ._report import ArchiveError
+from ._sink import Sink
+from ._source import RemoteFile
+
+__all__ = ["Finisher", "Finishing", "write_failure"]
+
+_GROUP_MAX = 256
+"""Files per group job at most (one transaction)."""
+
+_WRITE_ERRNOS = {
+    errno.ENOSPC: "disk_full",
+    errno.EDQUOT: "disk_full",
+    errno.EROFS: "destination_not_writable",
+    errno.EACCES: "destination_not_writable",
+    errno.EPERM: "destination_not_writable",
+    errno.EFBIG: "file_too_large",
+    errno.ENAMETOOLONG: "bad_path",
+    errno.ENOTDIR: "bad_path",
+    errno.EISDIR: "bad_path",
+}
+
+
+def write_failure(exc: BaseException) -> tuple[str, str]:
+    """``(reason, message)`` for an error writing a file."""
+    if isinstance(exc, PathOutsideDestinationError):
+        return "bad_path", str(exc)
+    if isinstance(exc, OSError):
+        return _WRITE_ERRNOS.get(
+            exc.errno or 0, "write_error"
+        ), f"cannot write: {exc.strerror or exc}"
+    return "write_error", f"cannot write: {exc}"
+
+
+@attrs.define(eq=False)
+class Finishing:
+    """A file received into its temp file, on its way to its final name."""
+
+    sink: Sink
+    pending: list[bytes]
+    file: RemoteFile
+    batch: str
+    rel_path: str
+    sidecar: bool
+    mime_type: str | None
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    archived: ArchivedFile | None = None
+    failure: tuple[str, str] | None = None
+
+
+class Finisher:
+    """Runs the finish-and-record stage; workers hand files in with :meth:`finish`.
+
+    Args:
+        dest: The destination (its folders are made and checked here).
+        manifest: Where the rows go.
+        fsync: ``fsync`` each file before its rename.
+        limiter: Bounds the worker threads of the run's file work.
+        on_archived: Called on the event loop for each file under its final name, after
+            its row is committed (counts it, reports it).
+    """
+
+    def __init__(
+        self,
+        dest: Destination,
+        manifest: Manifest,
+        *,
+        fsync: bool,
+        limiter: anyio.CapacityLimiter,
+        on_archived: Callable[[ArchivedFile], None],
+    ) -> None:
+        self._dest = dest
+        self._manifest = manifest
+        self._fsync = fsync
+        self._limiter = limiter
+        self._on_archived = on_archived
+        # Unbounded, yet bounded by the workers: each hands in one file and waits for it.
+        self._send: MemoryObjectSendStream[Finishing]
+        self._send, self._receive = anyio.create_memory_object_stream[Finishing](math.inf)
+        self.fatal: ArchiveError | None = None
+        """Set when the manifest could not be written: the run must stop."""
+
+    def receiver(self) -> MemoryObjectReceiveStream[Finishing]:
+        """A receive end for one more finisher task (see :meth:`run`)."""
+        return self._receive.clone()
+
+    def close_intake(self) -> None:
+        """No more files will come (the finisher tasks end once the queue is empty)."""
+        self._send.close()
+        self._receive.close()
+
+    async def finish(self, item: Finishing) -> ArchivedFile | None:
+        """Hand a file in and wait until it is under its final name, recorded.
+
+        If the caller is cancelled while waiting, the file is still finished and recorded
+        (it is complete), and counted through ``on_archived``.
+
+        Returns:
+            The record, or ``None`` when the file failed (``item.failure`` says why).
+        """
+        self._send.send_nowait(item)
+        item.sink.handed_over = True
+        await item.done.wait()
+        return item.archived
+
+    async def run(self, receive: MemoryObjectReceiveStream[Finishing]) -> None:
+        """One finisher task: group what is queued, finish it in a thread, repeat."""
+        async with receive:
+            try:
+                async for first in receive:
+                    await self._one_group(first, receive)
+            except anyio.get_cancelled_exc_class():
+                # The run is stopping: files already handed in are complete, so they are
+                # still finished and recorded rather than left as temp files.
+                with anyio.CancelScope(shield=True):
+                    while True:
+                        try:
+                            first = receive.receive_nowait()
+                        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                            break
+                        await self._one_group(first, receive)
+                raise
+
+    async def _one_group(
+        self, first: Finishing, receive: MemoryObjectReceiveStream[Finishing]
+    ) -> None:
+        group = [first]
+        while len(group) < _GROUP_MAX:
+            try:
+                group.append(receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._finish_group, group, limiter=self._limiter)
+        archived = [item.archived for item in group if item.archived is not None]
+        self._manifest.note(archived)
+        for item in group:
+            item.done.set()
+        for record in archived:
+            self._on_archived(record)
+
+    # -- in a worker thread ---------------------------------------------------------
+
+    def _finish_group(self, group: list[Finishing]) -> None:
+        ready: list[tuple[Finishing, str, str, ArchivedFile, bytes | None]] = []
+        for item in group:
+            try:
+                tmp, digest = item.sink.close(item.pending, fsync=self._fsync)
+                item.pending = []
+                final = self._dest.final_path(item.rel_path)
+                archived = ArchivedFile(
+                    file=item.file,
+                    batch=item.batch,
+                    path=item.rel_path,
+                    bytes=item.sink.written,
+                    sha256=digest,
+                    mime_type=item.mime_type,
+                )
+                side = archived.sidecar() if item.sidecar else None
+                if side is not None:
+                    with open(f"{tmp}.json", "xb") as fh:
+                        fh.write(side)
+            except (OSError, PathOutsideDestinationError) as exc:
+                self._fail(item, write_failure(exc))
+                continue
+            ready.append((item, tmp, final, archived, side))
+        if not ready:
+            return
+        try:
+            self._manifest.commit([r[3] for r in ready])
+        except ArchiveError as exc:
+            if self.fatal is None:
+                self.fatal = exc
+            for item, *_ in ready:
+                self._fail(item, (exc.reason, str(exc)))
+            return
+        taken_back: list[str] = []
+        for item, tmp, final, archived, side in ready:
+            try:
+                os.replace(tmp, final)
+            except OSError as exc:
+                taken_back.append(archived.file.id)
+                self._fail(item, write_failure(exc))
+                continue
+            if side is not None:
+                try:
+                    os.replace(f"{tmp}.json", f"{final}.json")
+                except OSError as exc:
+                    # A file without its promised sidecar counts as failed: take it back.
+                    with contextlib.suppress(OSError):
+                        os.unlink(final)
+                    taken_back.append(archived.file.id)
+                    self._fail(item, write_failure(exc))
+                    continue
+            item.sink.path = None  # renamed: nothing left to remove
+            item.archived = archived
+        if taken_back:
+            try:
+                self._manifest.delete(taken_back)
+            except ArchiveError as exc:
+                if self.fatal is None:
+                    self.fatal = exc
+
+    @staticmethod
+    def _fail(item: Finishing, failure: tuple[str, str]) -> None:
+        item.failure = failure
+        item.sink.discard()
