@@ -1,6 +1,6 @@
 """Every Python sample in the documentation runs, as written, against the emulator.
 
-Each page under ``docs/`` is one test. Its ```` ```python ```` blocks run in order in one
+Each page under ``docs/``, and the README (the package's PyPI page), is one test. Its ```` ```python ```` blocks run in order in one
 namespace, the way a reader pastes them into ``python -m asyncio``: top-level ``await`` works,
 and ``client`` is an open ``VisionoClient`` (the pages say so). ``$VISIONO_API_KEY`` and
 ``$VISIONO_BASE_URL`` point at the emulator, whose account holds one submitted photo request
@@ -44,17 +44,17 @@ def python_blocks(page: Path) -> Iterator[tuple[int, str]]:
         yield text.count("\n", 0, match.start()) + 2, body
 
 
-PAGES = sorted(p for p in DOCS.rglob("*.md") if any(python_blocks(p)))
+PAGES = [ROOT / "README.md", *sorted(p for p in DOCS.rglob("*.md") if any(python_blocks(p)))]
 
 
 def test_the_docs_have_samples_to_run() -> None:
     """The pages are found: an empty list would make every sample check vacuous."""
-    assert {"getting-started.md", "client.md", "archiving.md", "webhooks.md"} <= {
-        p.name for p in PAGES
+    assert {"README.md", "getting-started.md", "client.md", "archiving.md", "webhooks.md"} <= {
+        p.name for p in PAGES if any(python_blocks(p))
     }
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(DOCS).as_posix() for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
 async def test_every_sample_runs(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
