@@ -6,7 +6,8 @@ and ``client`` is an open ``VisionoClient`` (the pages say so). ``$VISIONO_API_K
 ``$VISIONO_BASE_URL`` point at the emulator, whose account holds one submitted photo request
 with two photos, so listing and archiving samples have something to find. A block that runs
 its own event loop (``anyio.run(...)``) runs as a script in a child process with the same
-environment. The working directory is a fresh temporary one.
+environment, and one that defines tests (``def test_...``) runs under pytest in a child
+process, where each of its tests must pass. The working directory is a fresh temporary one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FENCE = re.compile(
     r"^(?P<indent> *)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```\s*$", re.M | re.S
 )
 SCRIPT = re.compile(r"\b(anyio|asyncio)\.run\(")
+TESTS = re.compile(r"^(async )?def test_", re.M)
 
 
 def python_blocks(page: Path) -> Iterator[tuple[int, str]]:
@@ -76,6 +78,28 @@ async def test_every_sample_runs(
             namespace: dict[str, object] = {"__name__": "__docs__", "client": client}
             for line, code in python_blocks(page):
                 where = f"{page.relative_to(ROOT)}:{line}"
+                if TESTS.search(code):
+                    (tmp_path / f"test_docs_line_{line}.py").write_text(code)
+                    result = await anyio.run_process(
+                        [
+                            sys.executable,
+                            "-m",
+                            "pytest",
+                            "-q",
+                            "-p",
+                            "no:randomly",
+                            "-p",
+                            "no:xdist",
+                            "-p",
+                            "no:cacheprovider",
+                            f"test_docs_line_{line}.py",
+                        ],
+                        check=False,
+                        env=dict(os.environ),
+                    )
+                    out = result.stdout.decode()
+                    assert (0, True) == (result.returncode, " passed" in out), f"{where}: {out}"
+                    continue
                 if SCRIPT.search(code):
                     result = await anyio.run_process(
                         [sys.executable, "-c", code], check=False, env=dict(os.environ)
