@@ -2,22 +2,25 @@
 
 Usage: ``python .ci/check_docs.py SITE_DIR`` after ``mkdocs build --strict -d SITE_DIR``.
 
-Every module of the package whose path has no ``_``-prefixed part is public. Each name in
-its ``__all__`` must be documented in the reference (the site's ``objects.inv``, written by
+Every module of the package whose dotted path has no ``_``-prefixed part is public. Each name
+in its ``__all__`` must be documented in the reference (the site's ``objects.inv``, written by
 mkdocstrings): under that module's own path, or, for a class or function, anywhere it is the
 same object (``visiono_async.models.account.Stats`` is documented as
-``visiono_async.models.Stats``). Prints one line per missing name and exits 1 if any.
+``visiono_async.models.Stats``). The package is read statically with griffe, as the docs
+build reads it, so optional extras need not be installed. Prints one line per missing name
+and exits 1 if any.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
+import griffe
+
+ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "visiono_async"
 
 
@@ -35,31 +38,22 @@ def inventory(site: Path) -> set[str]:
     return names
 
 
-def public_modules() -> list[ModuleType]:
-    """The package and every module under it with no private part in its dotted path."""
-    root = importlib.import_module(PACKAGE)
-    modules = [root]
-    for info in pkgutil.walk_packages(root.__path__, f"{PACKAGE}."):
-        if any(part.startswith("_") for part in info.name.split(".")[1:]):
-            continue
-        modules.append(importlib.import_module(info.name))
-    return modules
+def public_modules(module: griffe.Module) -> Iterator[griffe.Module]:
+    """``module`` and every module under it with no private part in its dotted path."""
+    if not any(part.startswith("_") for part in module.path.split(".")[1:]):
+        yield module
+        for sub in module.modules.values():
+            yield from public_modules(sub)
 
 
-def resolve(path: str) -> object | None:
-    """The object a documented dotted path names, or None when it does not import."""
-    parts = path.split(".")
-    for cut in range(len(parts), 0, -1):
-        try:
-            obj: object = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr, None)
-            if obj is None:
-                return None
-        return obj
-    return None
+def canonical(package: griffe.Module, path: str) -> tuple[str, str] | None:
+    """The defining path and kind of the object at ``path``, or None when it is unknown."""
+    try:
+        obj = package[path.removeprefix(f"{PACKAGE}.")] if path != PACKAGE else package
+        target = obj.final_target if obj.is_alias else obj
+    except (KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return None
+    return target.path, target.kind.value
 
 
 def main(argv: list[str]) -> int:
@@ -67,23 +61,34 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     documented = inventory(Path(argv[0]))
-    documented_objects = {
-        id(obj)
+    package = griffe.load(
+        PACKAGE, search_paths=[str(ROOT)], try_relative_path=False, resolve_aliases=True
+    )
+    assert isinstance(package, griffe.Module)
+    documented_targets = {
+        target
         for path in documented
-        if path.startswith(f"{PACKAGE}.") and (obj := resolve(path)) is not None
+        if path.startswith(f"{PACKAGE}.") and (target := canonical(package, path)) is not None
     }
     missing = []
     checked = 0
-    for module in public_modules():
-        for name in getattr(module, "__all__", ()):
+    for module in public_modules(package):
+        for name in module.exports or ():
             checked += 1
-            path = f"{module.__name__}.{name}"
-            obj = getattr(module, name)
-            same_object = (isinstance(obj, type) or callable(obj)) and id(obj) in documented_objects
+            path = f"{module.path}.{name}"
+            target = canonical(package, path)
+            same_object = (
+                target is not None
+                and target[1] in {"class", "function"}
+                and target in documented_targets
+            )
             if path not in documented and not same_object:
                 missing.append(path)
     for path in missing:
         print(f"check_docs: {path} is in __all__ but not in the API reference (docs/reference/)")
+    if checked == 0:
+        print("check_docs: no public __all__ found: the package did not load")
+        return 1
     if not missing:
         print(f"check_docs: all {checked} public names are in the API reference")
     return 1 if missing else 0
