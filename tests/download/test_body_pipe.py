@@ -223,6 +223,11 @@ class RawStorage:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except RuntimeError:
+            # uvloop before 0.23 answers a write to a connection the client has closed with
+            # RuntimeError("... the handler is closed") instead of a ConnectionError.
+            if not writer.transport.is_closing():
+                raise
         except asyncio.CancelledError:
             pass  # the server is being stopped: end quietly
         finally:
