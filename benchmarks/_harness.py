@@ -199,6 +199,38 @@ def plain_tool(
     return Tool("plain aiohttp", run)
 
 
+def blocking_tool(
+    jobs: Sequence[tuple[str, str]],
+    concurrency: int,
+    work: Path,
+    cacert: Path | None = None,
+    *,
+    sha256: bool,
+) -> Tool:
+    """Blocking sockets in ``concurrency`` threads (``_blocking_threads.py``): the floor.
+
+    What a Python client pays for the bytes alone: no event loop, no verification, no
+    temp files; with ``sha256`` every body is hashed, as the pipeline does.
+    """
+    jobs_file = work / "blocking-jobs.json"
+    jobs_file.write_text(json.dumps(list(jobs)))
+
+    async def run(dest: Path) -> Result:
+        command = [
+            sys.executable, str(HERE / "_blocking_threads.py"),
+            str(jobs_file), str(dest), str(concurrency),
+        ]  # fmt: skip
+        if sha256:
+            command.append("--sha256")
+        if cacert is not None:
+            command += ["--cafile", str(cacert)]
+        out = await anyio.run_process(command, check=True)
+        data = json.loads(out.stdout)
+        return Result(data["elapsed"], data["files"], data["bytes"])
+
+    return Tool("py threads+sha256" if sha256 else "py threads", run)
+
+
 def pipeline_tool(
     *,
     base_url: str,

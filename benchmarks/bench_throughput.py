@@ -7,7 +7,9 @@ emulator's NginxStorage, secure_link signed URLs) and fetched at concurrency 16 
 * ``aria2c -j 16 -x 1 -i list``,
 * a plain aiohttp + aiofiles loop (no verification, no temp files), timed in its process,
 * the pipeline, ``archive()`` through the emulator, timed in its process: the whole job,
-  ``download-urls`` calls, verification, hashing, manifest and renames included.
+  ``download-urls`` calls, verification, hashing, manifest and renames included,
+* with ``--floor``, the floor of any Python client: blocking sockets in 16 threads, bytes
+  to files and nothing else, once without and once with SHA-256 (``_blocking_threads.py``).
 
 Each tool runs in its own process into an empty directory after ``os.sync()``; one warm-up
 round, then N rounds (``--repeats``) in a random order per round; the median is reported with
@@ -20,7 +22,7 @@ curl ``--cacert``, aria2c ``--ca-certificate``, plain aiohttp an SSL context loa
 the pipeline ``SSL_CERT_FILE``.
 
     python benchmarks/bench_throughput.py [--repeats 3] [--only large|small] [--peers-only]
-        [--https]
+        [--https] [--floor]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from _harness import (
     TLS,
     Dataset,
     aria2c_tool,
+    blocking_tool,
     curl_tool,
     fresh_dir,
     machine,
@@ -135,6 +138,11 @@ async def main(args: argparse.Namespace) -> int:
                     aria2c_tool(seeded.jobs, args.concurrency, scratch, cacert),
                     plain_tool(seeded.jobs, args.concurrency, scratch, cacert),
                 ]
+                if args.floor:
+                    tools += [
+                        blocking_tool(seeded.jobs, args.concurrency, scratch, cacert, sha256=s)
+                        for s in (False, True)
+                    ]
                 if not args.peers_only:
                     tools.append(
                         pipeline_tool(
@@ -206,6 +214,12 @@ if __name__ == "__main__":
         "--peers-only",
         action="store_true",
         help="curl, aria2c and plain aiohttp only (no emulator, no pipeline)",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the floor of a Python client: blocking sockets in threads, "
+        "without and with SHA-256 (_blocking_threads.py)",
     )
     parser.add_argument(
         "--https",

@@ -434,6 +434,111 @@ class TestMisbehavingOverTLS:
             await read_all(https, secure.url("/a.jpg"))
 
 
+MEDIUM = random.Random(11).randbytes(48 * 1024)
+"""A body of three TLS records, below ``HANDOFF``: read in the loop."""
+
+
+class TestTLSInTheLoop:
+    """Bodies read in the event loop: ``TLSLayer`` decrypts the records that are there."""
+
+    @pytest.fixture
+    async def secure(self, ca: trustme.CA) -> AsyncIterator[Misbehaving]:
+        server = await Misbehaving.start(ssl_context=serving(ca, "127.0.0.1"))
+        yield server
+        await server.aclose()
+
+    async def test_records_already_received_come_up_in_one_piece(
+        self, secure: Misbehaving, ca: trustme.CA
+    ) -> None:
+        """An answer sent in one write goes to the parser as one piece, not one per record
+        (16 KiB): a small file is one body chunk, one write and one hash update."""
+        secure.route("/a.jpg", answer(ok(MEDIUM)))
+        async with LeanTransport(ssl=trusting(ca), handoff_min=None) as http:
+            with anyio.fail_after(10):
+                async with http.get(secure.url("/a.jpg")) as resp:
+                    first = await resp.read()
+                    body = b"".join(first) + await body_of(resp)
+        assert MEDIUM == body
+        assert max(map(len, first)) > 16 * 1024
+
+    async def test_a_broken_record_after_good_ones_cuts_the_body(self, ca: trustme.CA) -> None:
+        """Records that decrypt, then one that does not (its tag altered), all in one
+        segment: what decrypted goes up, then the body is cut; never a complete answer."""
+        server = await _TamperingServer.start(serving(ca, "127.0.0.1"), ok(MEDIUM))
+        try:
+            async with LeanTransport(ssl=trusting(ca), handoff_min=None) as http:
+                with anyio.fail_after(10), pytest.raises(StorageBodyCut) as cut:
+                    async with http.get(server.url) as resp:
+                        await body_of(resp)
+        finally:
+            await server.aclose()
+        assert server.answered == 1
+        assert "BAD_RECORD_MAC" in str(cut.value)  # the TLS failure, named
+
+
+class _TamperingServer:
+    """TLS done by hand on the server side (an ``SSLObject``), so that the ciphertext of
+    an answer can be altered before it is sent: the last record's tag gets one bit
+    flipped, and the whole answer goes out in one write."""
+
+    def __init__(self, context: ssl.SSLContext, raw: bytes) -> None:
+        self.context = context
+        self.raw = raw
+        self.answered = 0
+        self.url = ""
+        self._server: asyncio.Server | None = None
+
+    @classmethod
+    async def start(cls, context: ssl.SSLContext, raw: bytes) -> _TamperingServer:
+        self = cls(context, raw)
+        self._server = await asyncio.start_server(self._on_connect, "127.0.0.1", 0)
+        self.url = f"https://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/a.jpg"
+        return self
+
+    async def aclose(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    writer.write(outgoing.read())
+                    if not await _more(reader, incoming):
+                        return
+            writer.write(outgoing.read())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                try:
+                    head += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    if not await _more(reader, incoming):
+                        return
+            tls.write(self.raw)
+            cipher = bytearray(outgoing.read())
+            cipher[-1] ^= 0x01  # the last byte of the last record: its authentication tag
+            writer.write(bytes(cipher))
+            await writer.drain()
+            self.answered += 1
+            await reader.read()  # until the client gives up on the connection
+        except (ssl.SSLError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _more(reader: asyncio.StreamReader, incoming: ssl.MemoryBIO) -> bool:
+    data = await reader.read(65536)
+    incoming.write(data)
+    return bool(data)
+
+
 async def read_all(http: LeanTransport, url: str) -> bytes:
     """The body of ``url``, through a pipe when it is handed off, else in the loop."""
     async with http.get(url) as resp:

@@ -27,6 +27,9 @@ __all__ = ["TLSLayer"]
 _RECORD = 32 * 1024
 """Plaintext asked of one ``SSLObject.read``: a TLS record carries at most 16 KiB."""
 
+_GATHER = 64 * 1024
+"""Plaintext gathered from records already received before it goes to the app at once."""
+
 
 class TLSLayer(asyncio.Protocol, asyncio.Transport):
     """TLS over a TCP transport: protocol below, transport to ``app`` above.
@@ -136,22 +139,39 @@ class TLSLayer(asyncio.Protocol, asyncio.Transport):
         self._scheduled = False
         if self._stopped():
             return
-        read = self.sslobj.read
+        sslobj = self.sslobj
+        read, pending, incoming = sslobj.read, sslobj.pending, self.incoming
         app = self.app
         while not self._paused:
-            try:
-                data = read(_RECORD)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLError as exc:
-                self._fatal(exc)
+            # Records already received are decrypted back to back and go up as one piece
+            # (up to _GATHER bytes): a small answer's head and body are one parser feed and
+            # one write instead of one per record. With nothing new in the BIO nor left in
+            # the session there is nothing to decrypt: no read (and no SSLWantReadError).
+            parts: list[bytes] = []
+            size = 0
+            failure: ssl.SSLError | None = None
+            while size < _GATHER and (incoming.pending or pending()):
+                try:
+                    data = read(_RECORD)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLError as exc:
+                    failure = exc  # after what decrypted before it
+                    break
+                if not data:  # close_notify (CPython returns b"" for it): the session is over
+                    self._eof = True
+                    break
+                parts.append(data)
+                size += len(data)
+            if parts:
+                app.data_received(parts[0] if len(parts) == 1 else b"".join(parts))
+                if self._stopped():  # the app handed the body off, or failed
+                    return
+            if failure is not None:
+                self._fatal(failure)
                 return
-            if not data:  # close_notify (CPython returns b"" for it): the session is over
-                self._eof = True
-                break
-            app.data_received(data)
-            if self._stopped():  # the app handed the body off, or failed
-                return
+            if size < _GATHER or self._eof:
+                break  # everything received is decrypted (or the session ended)
         if self.outgoing.pending:
             self._flush()  # a post-handshake answer (key update)
         if self._eof and not self._paused and self._tcp is not None:
