@@ -65,6 +65,7 @@ async def test_every_sample_runs(
         key = emu.create_api_key()
         monkeypatch.setenv("VISIONO_API_KEY", key)
         monkeypatch.setenv("VISIONO_BASE_URL", emu.base_url)
+        monkeypatch.setenv("VISIONO_WEBHOOK_SECRET", "whsec_docs_sample")
         monkeypatch.chdir(tmp_path)
         async with VisionoClient(rate_limit=None) as client:
             pr = await client.photo_requests.create(

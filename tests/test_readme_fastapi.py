@@ -14,7 +14,7 @@ from tests.integrations.helpers import loopback_socket, serve_asgi
 from visiono_async import VisionoClient
 from visiono_async.testing import VisionoEmulator
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
 
 
 def readme_fastapi_app() -> str:
@@ -43,7 +43,7 @@ async def test_the_readme_app_receives_a_real_delivery_and_answers_a_model(
             monkeypatch.setenv("VISIONO_API_KEY", key)
             monkeypatch.setenv("VISIONO_BASE_URL", emu.base_url)
             module = types.ModuleType("readme_app")
-            exec(compile(readme_fastapi_app(), "README.md", "exec"), module.__dict__)
+            exec(compile(readme_fastapi_app(), "docs/webhooks.md", "exec"), module.__dict__)
             async with serve_asgi(module.app, sock):
                 pr = await client.photo_requests.create(
                     instructions="x", items=[{"instructions": "Front", "is_required": True}]
