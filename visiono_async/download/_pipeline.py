@@ -175,6 +175,7 @@ class _Tally:
         path: str | None = None,
         size: int = 0,
         message: str | None = None,
+        until: dt.datetime | None = None,
     ) -> None:
         if self.on_progress is None:
             return
@@ -185,6 +186,7 @@ class _Tally:
                 path=path,
                 bytes=size,
                 message=message,
+                until=until,
                 files_total=self.files_total,
                 files_done=self.downloaded,
                 files_skipped=self.skipped,
@@ -210,22 +212,7 @@ class _Tally:
 
     def on_waiting(self, until: dt.datetime, message: str) -> None:
         """The run waits (the API budget, the client's pacing) until ``until``."""
-        if self.on_progress is None:
-            return
-        self.on_progress(
-            ProgressEvent(
-                "waiting",
-                message=message,
-                until=until,
-                files_total=self.files_total,
-                files_done=self.downloaded,
-                files_skipped=self.skipped,
-                files_failed=len(self.failed) - self.batches_failed,
-                bytes_done=self.bytes_done,
-                bytes_total=self.bytes_total,
-                listing=self.listing,
-            )
-        )
+        self.emit("waiting", message=message, until=until)
 
     def on_client_wait(self, notice: Any) -> None:
         """A wait the client announces (``WaitNotice``); the long ones become events."""
