@@ -182,10 +182,17 @@ async def demo(archive_dir: Path, workers: int = 3) -> None:
                             await emulator.simulate_submission(pr.id)
                         expected += n
                         print(f"{pr.id}: {n} photos submitted")
-                    with anyio.fail_after(30):
+                    with anyio.move_on_after(30):
                         # The workers are other processes: the manifest is what they share.
                         while len(await read_manifest(archive_dir)) < expected:  # noqa: ASYNC110
                             await anyio.sleep(0.1)
+                    have = len(await read_manifest(archive_dir))
+                    if have < expected:
+                        answers = [[a.status_code for a in d.attempts] for d in emulator.deliveries]
+                        raise SystemExit(
+                            f"only {have} of {expected} photos recorded after 30 s "
+                            f"(the receiver answered the deliveries with {answers})"
+                        )
                     server.should_exit = True
             finally:
                 for child in children:

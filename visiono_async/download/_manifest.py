@@ -60,7 +60,6 @@ CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO info (key, value) VALUES ('schema_version', '2');
 """
 _COLUMNS = ", ".join(ROW_COLUMNS)
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 STATE_CHANGED = "changed"
 """The ``state`` of a row whose file ``verify`` found changed: fetched again, never trusted."""
 
@@ -163,13 +162,10 @@ def _check_file(path: str) -> bool:
         raise damaged(path, "is not a file")
     if st.st_size == 0:
         raise damaged(path, "is empty (0 bytes): not an archive manifest")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise damaged(path, f"cannot be read ({exc.strerror or exc})") from exc
-    if head != _SQLITE_MAGIC:
-        raise damaged(path, "is not an SQLite database (its header is wrong)")
+    # The header is checked through SQLite (_check_contents), never by opening the file
+    # here: closing any other descriptor of the database drops every POSIX lock SQLite
+    # holds on it in this process, and another process sharing the manifest may then
+    # reset the WAL under this one's connections (rows were lost that way).
     return True
 
 
@@ -240,6 +236,12 @@ def _open_unlocked(path: str, *, create: bool) -> sqlite3.Connection:
 
 
 def _check_contents(conn: sqlite3.Connection, path: str) -> None:
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise damaged(path, "is not an SQLite database (its header is wrong)") from exc
+        raise damaged(path, f"is damaged ({exc})") from exc
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"files", "info"} <= tables:
