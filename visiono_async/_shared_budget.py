@@ -9,7 +9,11 @@ is a "hold" key that every process honours.
 
 If Redis cannot be reached, the process paces itself with a local :class:`Pacer` at a
 fraction of each window, says so once in the log, and goes back to the shared budget (after
-telling it what it sent meanwhile) as soon as Redis answers.
+telling it what it sent meanwhile) as soon as Redis answers. Other processes come back only
+at their own next call, and what they sent locally reaches Redis only then: so for one more
+length of each window (plus the probe interval) after coming back, a process also keeps to
+its local share of that window. The processes' calls together then never exceed the budget
+during the changeover either.
 """
 
 from __future__ import annotations
@@ -182,9 +186,13 @@ class RedisBudget:
         self._hold_left = self._redis.register_script(_HOLD_LEFT)
         self._import = self._redis.register_script(_IMPORT)
         share = limits.fallback_share
-        self._fallback = Pacer(
-            [(max(1, math.floor(c * share)), s + _margin(s)) for c, s in self._windows]
-        )
+        self._fallback_windows = [
+            (max(1, math.floor(c * share)), s + _margin(s)) for c, s in self._windows
+        ]
+        self._fallback = Pacer(self._fallback_windows)
+        self._settle_until = [0.0] * len(self._fallback_windows)
+        """Per window, until when this process still keeps to its local share after Redis
+        came back (other processes may still be pacing locally)."""
         self._share = share
         self._token = secrets.token_hex(6)
         self._counter = itertools.count()
@@ -227,6 +235,10 @@ class RedisBudget:
             )
         self._unshared.clear()
         self._down = False
+        # Another process notices Redis again at its next call: at most a probe interval
+        # and one local wait (a window) from now. Until then its local sends are unknown
+        # to Redis, so this process keeps to its local share as well.
+        self._settle_until = [now + _PROBE_INTERVAL + s for _, s in self._fallback_windows]
         logger.warning(
             "shared rate-limit budget: Redis at %s answers again; the budget is shared again",
             self._where,
@@ -234,6 +246,19 @@ class RedisBudget:
 
     def _redis_usable(self) -> bool:
         return not self._down or anyio.current_time() >= self._retry_at
+
+    def _settling_delay(self) -> float:
+        """How long this process's local share still holds its next call back, in the
+        windows that are settling after Redis came back (0 when none)."""
+        now = anyio.current_time()
+        delay = 0.0
+        for (cap, seconds), until in zip(self._fallback_windows, self._settle_until, strict=True):
+            if now >= until:
+                continue
+            ages = self._fallback.sent_within(seconds)
+            if len(ages) >= cap:
+                delay = max(delay, seconds - ages[-cap])
+        return delay
 
     async def acquire(
         self,
@@ -260,15 +285,31 @@ class RedisBudget:
             waited = 0.0
             while True:
                 if not self._redis_usable():
+                    # The local windows carry the margin, as the shared ones do.
                     waited += await self._fallback.acquire(
-                        max_wait, before_wait, max_reset_wait=reset_limit
+                        max_wait + self._slack, before_wait, max_reset_wait=reset_limit
                     )
                     self._unshared.append(anyio.current_time())
                     return waited
+                if self._down:
+                    try:
+                        await self._come_back()
+                    except anyio.get_cancelled_exc_class():
+                        raise
+                    except Exception as exc:  # redis errors, OSError: still unreachable
+                        self._went_down(exc)
+                        continue
+                settle = self._settling_delay()
+                if settle > 0:
+                    if settle > max_wait + self._slack:
+                        raise PacingTooLongError(settle, "rate_limit", max_wait)
+                    if before_wait is not None:
+                        before_wait(settle, "rate_limit")
+                    await anyio.sleep(settle)
+                    waited += settle
+                    continue
                 member = f"{self._token}:{next(self._counter)}"
                 try:
-                    if self._down:
-                        await self._come_back()
                     wait_ms, held, booked = await self._reserve(
                         keys=[self._hold_key, *self._window_keys],
                         args=[
@@ -315,8 +356,10 @@ class RedisBudget:
     async def hold(self, seconds: float) -> None:
         """Hold every process's calls for ``seconds`` (the server's window is used up)."""
         self._fallback.block_for(seconds)
-        if self._down:
+        if not self._redis_usable():
             return
+        # Also when this process is still pacing locally but due to try Redis again: a hold
+        # that reaches Redis protects the processes that are already back.
         try:
             await self._hold(keys=[self._hold_key], args=[max(1, math.ceil(seconds * 1000))])
         except anyio.get_cancelled_exc_class():

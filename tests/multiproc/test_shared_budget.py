@@ -22,7 +22,7 @@ from tests.multiproc.helpers import (
     wait_until,
 )
 from visiono_async import RateLimit, RateLimitError, RetryPolicy, VisionoClient, WaitNotice
-from visiono_async._shared_budget import budget_key
+from visiono_async._shared_budget import _PROBE_INTERVAL, budget_key
 from visiono_async.testing import VisionoEmulator
 
 pytestmark = pytest.mark.redis
@@ -112,6 +112,7 @@ class TestSharedBudget:
                 return emu.count("GET", "/status")
 
             killed_at: list[float] = []
+            back_at: list[float] = []
 
             async def outage() -> None:
                 await wait_until(lambda: sent() >= 40)
@@ -120,6 +121,7 @@ class TestSharedBudget:
                 down_at = sent()
                 await wait_until(lambda: sent() >= down_at + 40)
                 redis.start()
+                back_at.append(emu.now())
 
             results = await run_children(
                 emu, key, redis.url, processes=3, calls=60, limit=30, share=1 / 3, during=outage
@@ -128,16 +130,60 @@ class TestSharedBudget:
         assert [{"ok": 60}] * 3 == [r["outcomes"] for r in results]
         # The documented fallback: in the window Redis vanished in, a process that had used
         # less than its share may still send up to its share (at most (3 - 1) x 10 extra);
-        # the server refuses those, they are waited out, and nothing is refused later.
+        # the server refuses those, they are waited out, and nothing is refused later, nor
+        # when Redis returns (the processes come back one by one, each keeping its share).
         refused = [r.time for r in records if r.status == 429]
-        assert len(refused) <= 20
-        assert all(killed_at[0] - 0.1 <= t <= killed_at[0] + 2 * WINDOW for t in refused)
+        # For a failure: each call's time from the kill, and its status.
+        timeline = [(round(r.time - killed_at[0], 3), r.status) for r in records]
+        why = f"Redis back {back_at[0] - killed_at[0]:.3f} s after the kill; {timeline}"
+        assert len(refused) <= 20, why
+        assert all(killed_at[0] - 0.1 <= t <= killed_at[0] + 2 * WINDOW for t in refused), why
         for result in results:
             # Said once per outage, and the return said once too.
             if "unreachable" in result["stderr"]:
                 assert 1 == result["stderr"].count("is unreachable")
                 assert 1 == result["stderr"].count("the budget is shared again"), result["stderr"]
         assert any("unreachable" in r["stderr"] for r in results)
+
+    async def test_a_client_back_on_redis_keeps_its_share_while_another_is_still_local(
+        self, redis: RestartableRedis
+    ) -> None:
+        """Right after Redis returns, the first client back keeps to its local share: a
+        second client still pacing locally has sends that Redis learns of only when that
+        client comes back. Without this the first booked the whole window and the server
+        refused 4 calls."""
+        window = 2.0
+        limit = RateLimit(
+            per_minute=None, per_hour=None, windows=((10, window),), redis_url=redis.url,
+            fallback_share=0.5,
+        )  # fmt: skip
+        async with VisionoEmulator(
+            rate_limit_per_minute=10, rate_limit_per_hour=100_000,
+            rate_limit_window_scale=window / 60,
+        ) as emu:  # fmt: skip
+            key = emu.create_api_key()
+            async with (
+                VisionoClient(api_key=key, base_url=emu.base_url, rate_limit=limit) as first,
+                VisionoClient(api_key=key, base_url=emu.base_url, rate_limit=limit) as second,
+            ):
+                redis.kill()
+                await first.status()  # Redis unreachable: local; tries again in a second
+                down_at = anyio.current_time()
+                await second.status()
+                redis.start()
+                for _ in range(4):  # the second's whole share, before it tries Redis again
+                    await second.status()
+                assert anyio.current_time() < down_at + _PROBE_INTERVAL, "the scenario ran late"
+                await anyio.sleep(down_at + _PROBE_INTERVAL + 0.05 - anyio.current_time())
+                async with anyio.create_task_group() as tg:
+                    for _ in range(8):  # the first is back on Redis, which knows of 1 call
+                        tg.start_soon(first.status)
+                assert first.session._pacer.shared and not second.session._pacer.shared
+            records = [r for r in emu.requests if r.api and r.path == "/status"]
+        assert [] == [r.time - records[0].time for r in records if r.status == 429]
+        assert 14 == len(records)
+        # The server's first window (2 s from the first call) took 10 calls: the full budget.
+        assert [10, 4] == server_windows([r.time for r in records], window)
 
 
 class TestRedisKeys:
@@ -217,6 +263,29 @@ class TestRedisKeys:
         warnings = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
         assert 1 == len(warnings)
         assert "25%" in warnings[0]
+
+    async def test_a_full_local_window_is_within_max_wait(self, tmp_path: Path) -> None:
+        """The local windows carry the same margin as the shared ones, and max_wait allows
+        for it: waiting out one whole local window is pacing, not a RateLimitError."""
+        url = f"unix://{tmp_path / 'nothing.sock'}"
+        limit = RateLimit(
+            per_minute=None, per_hour=None, windows=((2, 0.5),), redis_url=url,
+            fallback_share=0.5,
+        )  # fmt: skip
+        notices: list[WaitNotice] = []
+        async with VisionoEmulator() as emu:
+            key = emu.create_api_key()
+            async with VisionoClient(
+                api_key=key, base_url=emu.base_url, rate_limit=limit,
+                retry=RetryPolicy(max_wait=0.5),
+            ) as c:  # fmt: skip
+                c.add_wait_listener(notices.append)
+                await c.status()
+                await c.status()  # one local call per 0.5 s + the 0.1 s margin
+            times = [r.time for r in emu.requests if r.api and r.path == "/status"]
+        assert 2 == len(times)
+        assert times[1] - times[0] >= 0.55
+        assert ["rate_limit"] == [n.reason for n in notices]
 
     async def test_the_redis_password_never_reaches_the_log(
         self, caplog: pytest.LogCaptureFixture
