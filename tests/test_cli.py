@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ from tests.children import child_env, python_child, python_command
 from tests.conftest import require_binary
 from tests.testing.helpers import Receiver
 from visiono_async import VisionoClient, __version__
-from visiono_async.cli import build_parser
+from visiono_async.cli import build_parser, main
 from visiono_async.download import read_manifest
 from visiono_async.testing import sample_jpeg
 
@@ -52,6 +53,21 @@ class TestEntryPoints:
         result = run_cli()
         assert 2 == result.returncode
         assert "required" in result.stderr
+
+    @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]])
+    def test_main_leaves_the_callers_logging_as_it_was(
+        self, tmp_path: Path, verbosity: list[str]
+    ) -> None:
+        """``main()`` in a process that logs (an app, a test run) sets the command's own
+        logging up for the run and puts every logger back afterwards: before, the package
+        logger stayed silenced (``propagate = False``) for the rest of the process, and
+        each call added one more handler."""
+        names = ("visiono_async", "visiono_async.storage", "visiono_async.send")
+        loggers = [logging.getLogger(name) for name in names]
+        before = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+        argv = [*verbosity, "archive", str(tmp_path / "dest"), "--template", "{nope}"]
+        assert 2 == main(argv)  # refused before any call: an unknown template field
+        assert before == [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import anyio
 
@@ -83,25 +84,41 @@ class _CurrentStderr(logging.Handler):
             self.handleError(record)
 
 
-def configure_logging(verbosity: int) -> None:
+_LOGGERS = ("visiono_async", "visiono_async.storage", "visiono_async.send", "visiono_async.testing")
+"""The loggers :func:`logging_for` sets up (and puts back as they were)."""
+
+
+@contextlib.contextmanager
+def logging_for(verbosity: int) -> Iterator[None]:
     """What the command logs: nothing without ``-v``; API calls with ``-v``; storage
-    requests and the emulator's own messages too with ``-vv``."""
-    package = logging.getLogger("visiono_async")
-    if verbosity <= 0:
-        # Errors reach the user as sentences and exit codes; without a handler of its own,
-        # Python's last-resort handler would print the library's warnings as stray lines.
-        package.addHandler(logging.NullHandler())
-        package.propagate = False
-        return
-    handler = _CurrentStderr()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-    package.addHandler(handler)
-    package.setLevel(logging.DEBUG)
-    package.propagate = False
-    quiet_unless_vv = logging.DEBUG if verbosity > 1 else logging.WARNING
-    logging.getLogger("visiono_async.storage").setLevel(quiet_unless_vv)
-    logging.getLogger("visiono_async.send").setLevel(quiet_unless_vv)
-    logging.getLogger("visiono_async.testing").setLevel(quiet_unless_vv)
+    requests and the emulator's own messages too with ``-vv``. The loggers are put back
+    as they were on the way out, so ``main()`` called in a process that logs (a test, an
+    app) leaves its logging alone."""
+    loggers = [logging.getLogger(name) for name in _LOGGERS]
+    saved = [(lg, lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
+    package = loggers[0]
+    try:
+        if verbosity <= 0:
+            # Errors reach the user as sentences and exit codes; without a handler of its
+            # own, Python's last-resort handler would print the library's warnings as
+            # stray lines.
+            package.addHandler(logging.NullHandler())
+            package.propagate = False
+        else:
+            handler = _CurrentStderr()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+            package.addHandler(handler)
+            package.setLevel(logging.DEBUG)
+            package.propagate = False
+            quiet_unless_vv = logging.DEBUG if verbosity > 1 else logging.WARNING
+            for child in loggers[1:]:
+                child.setLevel(quiet_unless_vv)
+        yield
+    finally:
+        for lg, level, propagate, handlers in saved:
+            lg.setLevel(level)
+            lg.propagate = propagate
+            lg.handlers[:] = handlers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,8 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # for "how to resume"
-        configure_logging(args.verbose + args.verbose_after)
-        code: int = anyio.run(args.func, args, backend_options=_backend_options())
+        with logging_for(args.verbose + args.verbose_after):
+            code: int = anyio.run(args.func, args, backend_options=_backend_options())
     except KeyboardInterrupt:
         _interrupted(args)
         return 130
