@@ -8,8 +8,17 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Hypothesis's own clocks (the 200 ms deadline per example, the "data generation is slow"
+# health check) are wall-clock thresholds: on a shared, loaded machine one stalled draw
+# fails a test whose code is correct. The properties are what these tests check, not speed.
+settings.register_profile(
+    "visiono", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("visiono")
 
 
 @pytest.hookimpl(tryfirst=True)
