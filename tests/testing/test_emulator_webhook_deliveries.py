@@ -236,18 +236,38 @@ class TestRetries:
         assert all(a.status_code is None for a in delivery.attempts)
         assert all(a.error for a in delivery.attempts)
 
-    async def test_slow_receivers_time_out(self, fapi: Api, fast: VisionoEmulator) -> None:
-        """A receiver slower than the timeout counts as failed; the retry succeeds."""
-        async with Receiver([0, 200], hang=10) as slow:
-            await subscribe(fapi, slow.url, ["photo_request.created"])
-            await fapi.create()
-            (delivery,) = await fast.wait_for_deliveries(1)
+    async def test_slow_receivers_time_out(self, http: aiohttp.ClientSession) -> None:
+        """A receiver slower than ``webhook_timeout`` counts as failed; the retry succeeds."""
+        async with (
+            VisionoEmulator(webhook_time_factor=FACTOR, webhook_timeout=0.3) as emu,
+            Receiver([0, 200], hang=10) as slow,
+        ):
+            api = Api(http, emu, emu.create_api_key())
+            await subscribe(api, slow.url, ["photo_request.created"])
+            await api.create()
+            (delivery,) = await emu.wait_for_deliveries(1)
 
         first, second = delivery.attempts
         assert first.status_code is None
-        assert first.error is not None
-        assert "timeout" in first.error
+        assert "timeout after 0.3 s" == first.error
         assert second.status_code == 200
+
+    @pytest.mark.parametrize("setting", ["webhook_timeout", "webhook_time_factor"])
+    @pytest.mark.parametrize("value", [0, -1.0])
+    def test_timings_must_be_positive(self, setting: str, value: float) -> None:
+        with pytest.raises(ValueError, match=f"{setting} must be positive, got {value}"):
+            VisionoEmulator(**{setting: value})
+
+    async def test_the_timeout_is_visionos_30_s_whatever_the_time_factor(
+        self, fapi: Api, fast: VisionoEmulator
+    ) -> None:
+        """The time factor scales the retry schedule only: a receiver that takes 1.5 s
+        (a loaded machine, a cold app) is answered on the first attempt."""
+        async with Receiver([0], hang=1.5) as slow:
+            await subscribe(fapi, slow.url, ["photo_request.created"])
+            await fapi.create()
+            (delivery,) = await fast.wait_for_deliveries(1)
+        assert [(200, None)] == [(a.status_code, a.error) for a in delivery.attempts]
 
     async def test_deleting_the_endpoint_stops_retries(
         self, fapi: Api, fast: VisionoEmulator

@@ -31,6 +31,7 @@ class Backend:
         rate_limit_window_scale: float = 1.0,
         storage: PhotoStorage | None,
         webhook_time_factor: float,
+        webhook_timeout: float = 30.0,
         allow_http_webhooks: bool,
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",
@@ -41,6 +42,8 @@ class Backend:
             raise ValueError(f"url_ttl must be positive, got {url_ttl}")
         if webhook_time_factor <= 0:
             raise ValueError(f"webhook_time_factor must be positive, got {webhook_time_factor}")
+        if webhook_timeout <= 0:
+            raise ValueError(f"webhook_timeout must be positive, got {webhook_timeout}")
         self.root_url = ""
         self.clock = EmulatorClock() if clock is None else clock
         self.serializer = Serializer(lambda: self.root_url)
@@ -63,7 +66,7 @@ class Backend:
         self.honor_idempotency_keys = honor_idempotency_keys
         self.tenant_id = new_id("tn")
         self.webhooks = WebhookDispatcher(
-            self.store, self.clock, self.tenant_id, webhook_time_factor
+            self.store, self.clock, self.tenant_id, webhook_time_factor, webhook_timeout
         )
         self.store.event_sink = self.webhooks.emit
         self.clock.on_change(self.store.expire_due)

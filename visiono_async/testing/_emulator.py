@@ -43,8 +43,12 @@ class VisionoEmulator:
         url_ttl: How long signed download URLs stay valid, in seconds.
         storage: Where photo bytes live; ``None`` serves them from the emulator itself. The
             emulator starts and closes the storage with itself.
-        webhook_time_factor: Multiplies the webhook retry delays (1, 5 and 30 minutes) and
-            the delivery timeout (30 s, but never below 1 s), e.g. 0.001 in tests.
+        webhook_time_factor: Multiplies the webhook retry delays (1, 5 and 30 minutes),
+            e.g. 0.001 in tests.
+        webhook_timeout: Seconds a receiver has to answer each delivery attempt before it
+            counts as failed and is retried: Visiono's 30 s by default, whatever the time
+            factor (a shorter one turned a slow first answer on a loaded test machine into
+            a retry). Set it low to test a slow receiver.
         allow_http_webhooks: Accept ``http://`` webhook URLs on loopback hosts.
         clock: The emulator clock; by default a new :class:`EmulatorClock` running at real
             time. Pass ``EmulatorClock(frozen_at=...)`` to start frozen, or call
@@ -80,6 +84,7 @@ class VisionoEmulator:
         url_ttl: float = 86400.0,
         storage: PhotoStorage | None = None,
         webhook_time_factor: float = 1.0,
+        webhook_timeout: float = 30.0,
         allow_http_webhooks: bool = True,
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",
@@ -95,6 +100,7 @@ class VisionoEmulator:
             url_ttl=url_ttl,
             storage=storage,
             webhook_time_factor=webhook_time_factor,
+            webhook_timeout=webhook_timeout,
             allow_http_webhooks=allow_http_webhooks,
             clock=clock,
             delete_answer=delete_answer,

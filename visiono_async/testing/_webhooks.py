@@ -28,7 +28,6 @@ __all__ = ["Delivery", "DeliveryAttempt", "WebhookDispatcher", "sign"]
 
 RETRY_DELAYS = (60.0, 300.0, 1800.0)
 TIMEOUT = 30.0
-MIN_TIMEOUT = 1.0
 SWEEP_INTERVAL = 1.0
 TEST_EVENT = "webhook.test"
 _log = logging.getLogger("visiono_async.testing")
@@ -101,12 +100,18 @@ class WebhookDispatcher:
     """Turns domain events into deliveries and sends them while the emulator runs."""
 
     def __init__(
-        self, store: Store, clock: EmulatorClock, tenant_id: str, time_factor: float
+        self,
+        store: Store,
+        clock: EmulatorClock,
+        tenant_id: str,
+        time_factor: float,
+        timeout: float = TIMEOUT,
     ) -> None:
         self._store = store
         self._clock = clock
         self._tenant_id = tenant_id
         self._factor = time_factor
+        self._timeout = timeout
         self.deliveries: list[Delivery] = []
         self._changed: anyio.Event | None = None
         self._locks: dict[str, anyio.Lock] = {}
@@ -116,8 +121,8 @@ class WebhookDispatcher:
 
     @property
     def timeout(self) -> float:
-        """Seconds to wait for a receiver (30 s scaled, at least 1 s)."""
-        return max(TIMEOUT * self._factor, MIN_TIMEOUT)
+        """Seconds a receiver has to answer one attempt (Visiono's 30 s unless set)."""
+        return self._timeout
 
     # -- lifecycle --------------------------------------------------------------------------
 
