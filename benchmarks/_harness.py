@@ -241,13 +241,17 @@ def pipeline_tool(
     name: str = "pipeline",
     profile: Path | None = None,
     cacert: Path | None = None,
+    checkout: Path | None = None,
 ) -> Tool:
     """``visiono_async.download.archive`` through the emulator; timed inside its own process.
 
     The figure is the whole job: ``download-urls`` calls, verification, hashing, manifest
     and renames. ``cacert``: the CA of an HTTPS storage origin, trusted by the child through
     ``SSL_CERT_FILE`` (the pipeline's storage client uses ``ssl.create_default_context()``).
+    ``checkout``: another checkout of the project (an older commit) whose own child and
+    package run instead, for a before/after comparison in one run.
     """
+    child = (checkout / "benchmarks" if checkout is not None else HERE) / "_pipeline_child.py"
     spec = work / f"{name}-job.json"
     spec.write_text(
         json.dumps(
@@ -261,7 +265,8 @@ def pipeline_tool(
     )
 
     async def run(dest: Path) -> Result:
-        command = [sys.executable, str(HERE / "_pipeline_child.py"), str(spec), str(dest)]
+        # The child puts its own checkout first on sys.path, so it runs that package.
+        command = [sys.executable, str(child), str(spec), str(dest)]
         if profile is not None:
             flag = "--pyinstrument" if profile.suffix == ".txt" else "--profile"
             command += [flag, str(profile)]

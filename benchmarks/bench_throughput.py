@@ -144,16 +144,20 @@ async def main(args: argparse.Namespace) -> int:
                         for s in (False, True)
                     ]
                 if not args.peers_only:
-                    tools.append(
-                        pipeline_tool(
-                            base_url=origin.base_url,
-                            api_key=origin.api_key,
-                            request_ids=seeded.request_ids,
-                            concurrency=args.concurrency,
-                            work=scratch,
-                            cacert=cacert,
-                        )
-                    )
+                    for name, checkout in [("pipeline", None), ("pipeline before", args.before)]:
+                        if name == "pipeline" or checkout is not None:
+                            tools.append(
+                                pipeline_tool(
+                                    base_url=origin.base_url,
+                                    api_key=origin.api_key,
+                                    request_ids=seeded.request_ids,
+                                    concurrency=args.concurrency,
+                                    work=scratch,
+                                    name=name,
+                                    cacert=cacert,
+                                    checkout=checkout,
+                                )
+                            )
                 results = await measure(
                     tools,
                     scratch=scratch,
@@ -176,6 +180,9 @@ async def main(args: argparse.Namespace) -> int:
                     pipe = median(results["pipeline"])
                     missed += not print_ratio("pipeline / curl", pipe / curl, small_target)
                     missed += not print_ratio("pipeline / aria2c", pipe / aria2c, 1.0, strict=True)
+                    if args.before is not None:
+                        before = median(results["pipeline before"])
+                        print_ratio("pipeline / pipeline before", pipe / before, None)
                     calls = sorted({r.extra.get("api_calls") for r in results["pipeline"]})
                     print(
                         f"  pipeline API calls per run: {calls} "
@@ -220,6 +227,13 @@ if __name__ == "__main__":
         action="store_true",
         help="also run the floor of a Python client: blocking sockets in threads, "
         "without and with SHA-256 (_blocking_threads.py)",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        type=Path,
+        help="also run the pipeline of another checkout (e.g. `git worktree add` of an older "
+        "commit), interleaved with this one's, and print their ratio",
     )
     parser.add_argument(
         "--https",
