@@ -146,3 +146,39 @@ class TestUnwritable:
         assert 1 == report.downloaded
         assert [(victim, "bad_path")] == [(f.submission_id, f.reason) for f in report.failed]
         assert [] == temp_files(dest)
+
+
+class TestPrepareBesideARun:
+    def test_a_run_cleaning_its_temp_folder_never_fails_another_runs_start(
+        self, tmp_path: Path
+    ) -> None:
+        """prepare() proves the destination writable without a file in ``.visiono/tmp``,
+        which a run holding the lock empties at its start and end: concurrent runs were
+        refused as ``destination_not_writable`` ("No such file or directory") about one
+        time in ten, instead of ``destination_busy``."""
+        import threading
+
+        from visiono_async.download._destination import Destination, clean_tmp, prepare
+
+        root = str(tmp_path / "dest")
+        tmp_dir = Destination(root).tmp_dir
+        os.makedirs(tmp_dir)
+        stop = threading.Event()
+
+        def cleaner() -> None:
+            while not stop.is_set():
+                clean_tmp(tmp_dir)
+
+        thread = threading.Thread(target=cleaner)
+        thread.start()
+        failures = []
+        try:
+            for _ in range(2000):
+                try:
+                    prepare(root)
+                except ArchiveError as exc:
+                    failures.append(str(exc))
+        finally:
+            stop.set()
+            thread.join()
+        assert [] == failures[:3]

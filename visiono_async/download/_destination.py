@@ -68,7 +68,9 @@ def prepare(root: str) -> Destination:
     try:
         os.makedirs(dest.tmp_dir, exist_ok=True)
         # Unique per run: runs in one process (shared_dest jobs) must not remove each other's.
-        probe = os.path.join(dest.tmp_dir, f".probe-{os.getpid()}-{secrets.token_hex(4)}")
+        # In the state folder, not in tmp/: a run holding the lock empties tmp/ at any time,
+        # and a probe removed under this run's feet read as "not writable".
+        probe = os.path.join(dest.state_dir, f".probe-{os.getpid()}-{secrets.token_hex(4)}")
         with open(probe, "wb"):
             pass
         os.unlink(probe)
