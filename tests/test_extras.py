@@ -39,6 +39,33 @@ class TestMissingExtras:
         assert "pip install 'visiono-async[fastapi]'" in last
         assert "No module named 'fastapi'" in result.stderr  # the cause stays in the chain
 
+    def test_the_arq_integration_names_the_arq_extra(self) -> None:
+        """Without arq, the integration's import error names the extra to install."""
+        result = run_without({"arq"}, "import visiono_async.integrations.arq\n")
+        assert 0 != result.returncode
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("visiono_async._extras.MissingExtraError: ")
+        assert "pip install 'visiono-async[arq]'" in last
+
+    def test_a_shared_budget_names_the_redis_extra(self) -> None:
+        """Without redis, a client given RateLimit(redis_url=...) raises MissingExtraError
+        naming the extra, when it makes its budget (nothing is sent)."""
+        result = run_without(
+            {"redis"},
+            "from visiono_async import MissingExtraError, RateLimit, VisionoClient\n"
+            "limit = RateLimit(redis_url='redis://localhost:1/0')\n"
+            "try:\n"
+            "    VisionoClient(api_key='vk_test', rate_limit=limit)\n"
+            "except MissingExtraError as exc:\n"
+            "    print(exc.extra, '|', exc)\n",
+        )
+        assert 0 == result.returncode, result.stderr
+        extra, message = (part.strip() for part in result.stdout.split("|"))
+        assert "redis" == extra
+        assert message.startswith(
+            "RateLimit(redis_url=...) needs the 'redis' extra: pip install 'visiono-async[redis]'"
+        )
+
     def test_the_core_and_the_other_stores_need_no_extra(self) -> None:
         """The client, webhooks, the SQLite store and the emulator import with neither."""
         result = run_without(

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ._config import RateLimit
+from ._extras import require_extra
 from ._ratelimit import Pacer, PacingTooLongError, WaitReason
 
 __all__ = ["RedisBudget", "budget_key"]
@@ -157,12 +158,8 @@ class RedisBudget:
     def __init__(self, limits: RateLimit, api_key: str) -> None:
         if limits.redis_url is None:
             raise ValueError("RedisBudget needs RateLimit(redis_url=...)")
-        try:
+        with require_extra("redis", "RateLimit(redis_url=...)"):
             from redis.asyncio import Redis
-        except ImportError:  # pragma: no cover - the extra is installed in tests
-            raise ImportError(
-                "RateLimit(redis_url=...) needs the redis client: pip install 'visiono-async[redis]'"
-            ) from None
         self._windows = sorted(limits.all_windows(), key=lambda w: w[1])
         self._url = limits.redis_url
         self._where = _where(limits.redis_url)

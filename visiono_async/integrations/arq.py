@@ -26,10 +26,13 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from arq import ArqRedis, Retry
-from arq.connections import RedisSettings
-from arq.jobs import Job
-from arq.worker import Worker, func
+from .._extras import require_extra
+
+with require_extra("arq", "visiono_async.integrations.arq"):
+    from arq import ArqRedis, Retry
+    from arq.connections import RedisSettings
+    from arq.jobs import Job
+    from arq.worker import Worker, func
 
 from .._client import VisionoClient
 from .._config import RateLimit
