@@ -46,7 +46,7 @@ _MARGIN_SHARE = 0.01
 
 # KEYS: hold, then one sorted set per window. ARGV: member, max wait ms, max reset wait ms,
 # then calls and milliseconds per window. Returns {wait ms, 1 if a server hold applies,
-# 1 if booked}.
+# 1 if booked, the slot's time in Redis ms}.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -77,14 +77,14 @@ end
 local wait = at - now
 local limit = tonumber(ARGV[2])
 if reason == 1 then limit = tonumber(ARGV[3]) end
-if wait > limit then return {wait, reason, 0} end
+if wait > limit then return {wait, reason, 0, at} end
 for i = 1, windows do
   local key = KEYS[i + 1]
   local ms = tonumber(ARGV[3 + 2 * i])
   redis.call('ZADD', key, at, ARGV[1])
   redis.call('PEXPIRE', key, at - now + ms)
 end
-return {wait, reason, 1}
+return {wait, reason, 1, at}
 """
 
 # KEYS: hold. ARGV: milliseconds from now. Extends the hold, never shortens it.
@@ -99,13 +99,9 @@ end
 return 1
 """
 
-# KEYS: hold. Returns the milliseconds the hold still has to run (0 when none).
-_HOLD_LEFT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local hold = tonumber(redis.call('GET', KEYS[1]) or '0')
-if hold > now then return hold - now end
-return 0
+# KEYS: hold. Returns when the hold ends, in Redis ms (0 when there is none).
+_HOLD_END = """
+return tonumber(redis.call('GET', KEYS[1]) or '0')
 """
 
 # KEYS: one sorted set per window. ARGV: member prefix, the number of ages k, k ages in
@@ -180,7 +176,7 @@ class RedisBudget:
         )
         self._reserve = self._redis.register_script(_RESERVE)
         self._hold = self._redis.register_script(_HOLD)
-        self._hold_left = self._redis.register_script(_HOLD_LEFT)
+        self._hold_end = self._redis.register_script(_HOLD_END)
         self._import = self._redis.register_script(_IMPORT)
         share = limits.fallback_share
         self._fallback_windows = [
@@ -307,7 +303,7 @@ class RedisBudget:
                     continue
                 member = f"{self._token}:{next(self._counter)}"
                 try:
-                    wait_ms, held, booked = await self._reserve(
+                    wait_ms, held, booked, slot = await self._reserve(
                         keys=[self._hold_key, *self._window_keys],
                         args=[
                             member,
@@ -334,21 +330,24 @@ class RedisBudget:
                     before_wait(delay, reason)
                 await anyio.sleep(delay)
                 waited += delay
-                if not await self._held_meanwhile():
+                if not await self._held_past(int(slot)):
                     self._fallback.note_sent()
                     return waited
                 # Another process was told the window is used up while this call slept: its
                 # booked slot is given up (never sent early) and a new one booked.
 
-    async def _held_meanwhile(self) -> bool:
+    async def _held_past(self, slot: int) -> bool:
+        """Whether a hold now ends after the booked slot (set or extended by another
+        process while this call slept). Both times are Redis's: the comparison does not
+        depend on how exactly this process's sleep matched Redis's clock."""
         try:
-            left = await self._hold_left(keys=[self._hold_key])
+            end = await self._hold_end(keys=[self._hold_key])
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
             self._went_down(exc)
             return False
-        return int(left) > 0
+        return int(end) > slot
 
     async def hold(self, seconds: float) -> None:
         """Hold every process's calls for ``seconds`` (the server's window is used up)."""
