@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -47,6 +48,31 @@ def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in _PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+class SendTimes:
+    """When the client sent each API call, as its ``visiono_async.send`` log line says.
+
+    The line is logged in the same step in which the pacer hands out the call's slot, so
+    these are the pacer's own times. The emulator's arrival times add loopback and
+    scheduling jitter (tens of milliseconds on a loaded machine), which a pacing check
+    must not depend on.
+    """
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self._caplog = caplog
+        caplog.set_level(logging.DEBUG, logger="visiono_async.send")
+
+    def __call__(self, method: str, path: str) -> list[float]:
+        """Send times (``time.time()``) of the attempts of ``method path``, in order."""
+        prefix = f"{method} {path}: sending attempt"
+        return sorted(r.created for r in self._caplog.records if r.getMessage().startswith(prefix))
+
+
+@pytest.fixture
+def send_times(caplog: pytest.LogCaptureFixture) -> SendTimes:
+    """The client's send times of API calls (see :class:`SendTimes`)."""
+    return SendTimes(caplog)
 
 
 @pytest.fixture
