@@ -144,20 +144,22 @@ async def main(args: argparse.Namespace) -> int:
                         for s in (False, True)
                     ]
                 if not args.peers_only:
-                    for name, checkout in [("pipeline", None), ("pipeline before", args.before)]:
-                        if name == "pipeline" or checkout is not None:
-                            tools.append(
-                                pipeline_tool(
-                                    base_url=origin.base_url,
-                                    api_key=origin.api_key,
-                                    request_ids=seeded.request_ids,
-                                    concurrency=args.concurrency,
-                                    work=scratch,
-                                    name=name,
-                                    cacert=cacert,
-                                    checkout=checkout,
-                                )
-                            )
+                    pipelines: dict[str, Path | None] = {"pipeline": None}
+                    if args.before is not None:
+                        pipelines["pipeline before"] = args.before
+                    tools += [
+                        pipeline_tool(
+                            base_url=origin.base_url,
+                            api_key=origin.api_key,
+                            request_ids=seeded.request_ids,
+                            concurrency=args.concurrency,
+                            work=scratch,
+                            name=name,
+                            cacert=cacert,
+                            checkout=checkout,
+                        )
+                        for name, checkout in pipelines.items()
+                    ]
                 results = await measure(
                     tools,
                     scratch=scratch,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Literal, Protocol
 
@@ -181,13 +181,19 @@ class Pacer:
         self._blocked_until = 0.0
 
     def _delay(self, now: float) -> float:
-        delay = max(0.0, self._blocked_until - now)
+        return max(self._blocked_until - now, self.window_delay(range(len(self._windows)), now))
+
+    def window_delay(self, windows: Iterable[int], now: float | None = None) -> float:
+        """Seconds until a call fits the windows with these indexes (the limits in order of
+        their length, shortest first), without claiming anything and ignoring a block."""
+        now = anyio.current_time() if now is None else now
+        delay = 0.0
         sent = self._sent
-        for calls, seconds in self._windows:
+        for index in windows:
+            calls, seconds = self._windows[index]
             if len(sent) >= calls:
                 # The call `calls` sends ago must be older than the window.
-                oldest = sent[-calls]
-                delay = max(delay, oldest + seconds - now)
+                delay = max(delay, sent[-calls] + seconds - now)
         return delay
 
     async def acquire(

@@ -183,9 +183,9 @@ class RedisBudget:
             (max(1, math.floor(c * share)), s + _margin(s)) for c, s in self._windows
         ]
         self._fallback = Pacer(self._fallback_windows)
-        self._settle_until = [0.0] * len(self._fallback_windows)
-        """Per window, until when this process still keeps to its local share after Redis
-        came back (other processes may still be pacing locally)."""
+        self._back_at = -math.inf
+        """When Redis last came back: for a window's length (plus the probe interval) after
+        it, this process also keeps to its local share (others may still pace locally)."""
         self._share = share
         self._token = secrets.token_hex(6)
         self._counter = itertools.count()
@@ -231,7 +231,7 @@ class RedisBudget:
         # Another process notices Redis again at its next call: at most a probe interval
         # and one local wait (a window) from now. Until then its local sends are unknown
         # to Redis, so this process keeps to its local share as well.
-        self._settle_until = [now + _PROBE_INTERVAL + s for _, s in self._fallback_windows]
+        self._back_at = now
         logger.warning(
             "shared rate-limit budget: Redis at %s answers again; the budget is shared again",
             self._where,
@@ -243,15 +243,9 @@ class RedisBudget:
     def _settling_delay(self) -> float:
         """How long this process's local share still holds its next call back, in the
         windows that are settling after Redis came back (0 when none)."""
-        now = anyio.current_time()
-        delay = 0.0
-        for (cap, seconds), until in zip(self._fallback_windows, self._settle_until, strict=True):
-            if now >= until:
-                continue
-            ages = self._fallback.sent_within(seconds)
-            if len(ages) >= cap:
-                delay = max(delay, seconds - ages[-cap])
-        return delay
+        since = anyio.current_time() - self._back_at - _PROBE_INTERVAL
+        settling = [i for i, (_, seconds) in enumerate(self._fallback_windows) if since < seconds]
+        return self._fallback.window_delay(settling) if settling else 0.0
 
     async def acquire(
         self,

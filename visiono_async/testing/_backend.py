@@ -14,6 +14,7 @@ from ._recording import RecordedRequest
 from ._serialize import Serializer
 from ._storage import MemoryStorage, PhotoStorage
 from ._store import Store
+from ._webhooks import TIMEOUT as WEBHOOK_TIMEOUT
 from ._webhooks import WebhookDispatcher
 
 __all__ = ["BACKEND", "Backend"]
@@ -31,7 +32,7 @@ class Backend:
         rate_limit_window_scale: float = 1.0,
         storage: PhotoStorage | None,
         webhook_time_factor: float,
-        webhook_timeout: float = 30.0,
+        webhook_timeout: float = WEBHOOK_TIMEOUT,
         allow_http_webhooks: bool,
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",

@@ -18,6 +18,7 @@ from ._http import DeleteAnswer, Pagination
 from ._recording import RecordedRequest
 from ._routes_control import add_control_routes
 from ._storage import PhotoStorage
+from ._webhooks import TIMEOUT as WEBHOOK_TIMEOUT
 from ._webhooks import Delivery
 
 __all__ = ["VisionoEmulator", "serve"]
@@ -84,7 +85,7 @@ class VisionoEmulator:
         url_ttl: float = 86400.0,
         storage: PhotoStorage | None = None,
         webhook_time_factor: float = 1.0,
-        webhook_timeout: float = 30.0,
+        webhook_timeout: float = WEBHOOK_TIMEOUT,
         allow_http_webhooks: bool = True,
         clock: EmulatorClock | None = None,
         delete_answer: DeleteAnswer = "object",
