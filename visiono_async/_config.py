@@ -66,6 +66,10 @@ class RetryPolicy:
     429, or a connection that failed before the request was sent), unless it carries an
     idempotency key.
 
+    File fetches of ``archive()`` use the same policy (``FetchSettings.retry``, with
+    download defaults of their own: ``visiono_async.download.DOWNLOAD_RETRY``): see
+    ``FetchSettings`` for which answers they retry.
+
     Attributes:
         max_retries: Retries after the first attempt (0 disables retrying).
         backoff_base: The first backoff ceiling in seconds; it doubles every attempt.

@@ -9,6 +9,7 @@ archived the same way through a custom ``Source``.
 from __future__ import annotations
 
 from ._aiohttp import AiohttpTransport as AiohttpTransport
+from ._fetch import DOWNLOAD_RETRY as DOWNLOAD_RETRY
 from ._fetch import FetchSettings as FetchSettings
 from ._http import BodyPipe as BodyPipe
 from ._http import LeanTransport as LeanTransport
@@ -59,6 +60,7 @@ __all__ = [
     "Batch",
     "BodyPipe",
     "DEFAULT_TEMPLATE",
+    "DOWNLOAD_RETRY",
     "FailedFile",
     "FetchSettings",
     "InvalidRequest",

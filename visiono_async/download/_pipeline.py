@@ -40,7 +40,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._config import ClientConfig
+from .._config import ClientConfig, RetryPolicy
 from .._exceptions import (
     AuthenticationError,
     DownloadError,
@@ -53,7 +53,14 @@ from ._aiohttp import AiohttpTransport
 from ._budget import ApiBudget
 from ._claims import SharedDestination
 from ._destination import Destination, clean_tmp, exclusive, prepare
-from ._fetch import FATAL_REASONS, FetchContext, FetchSettings, Target, fetch_file
+from ._fetch import (
+    FATAL_REASONS,
+    FetchContext,
+    FetchSettings,
+    Target,
+    download_retry,
+    fetch_file,
+)
 from ._finish import Finisher
 from ._http import LeanTransport
 from ._manifest import STATE_CHANGED, Manifest
@@ -553,8 +560,9 @@ async def archive(
     progress: bool = False,
     lookahead: int = 4,
     refresh_margin: float = 60.0,
-    max_attempts: int = 5,
-    backoff: float = 0.25,
+    retry: RetryPolicy | None = None,
+    max_attempts: int | None = None,
+    backoff: float | None = None,
     read_timeout: float = 60.0,
     file_timeout: float | None = None,
     chunk_size: int = 512 * 1024,
@@ -597,8 +605,14 @@ async def archive(
         lookahead: ``download-urls`` calls (batch fetches) in flight at once, ahead of the
             downloads; fetching pauses while a few rounds of ``concurrency`` files wait.
         refresh_margin: Seconds of validity a URL needs when its file starts.
-        max_attempts: Attempts per file on connection errors, cut bodies and 5xx.
-        backoff: The first retry delay in seconds (doubled per attempt, with jitter).
+        retry: The retry policy of file fetches, the ``RetryPolicy`` API calls use
+            (``DOWNLOAD_RETRY`` by default: 5 attempts, 0.25 s doubling up to 8 s, every
+            5xx, 408, 425 and 429). Its ``retry_statuses`` choose which storage answers
+            are retried; connection errors and cut bodies always are (see
+            ``FetchSettings``). API calls keep the client's own policy.
+        max_attempts: Shorthand for ``retry``: attempts per file (``max_retries + 1``).
+        backoff: Shorthand for ``retry``: the first backoff ceiling in seconds
+            (``backoff_base``; doubled per attempt, full jitter).
         read_timeout: Seconds without a byte from storage before an attempt fails (for
             the transport the run makes; one passed in has its own).
         file_timeout: Seconds one file may take, all attempts together; past it the file
@@ -612,7 +626,9 @@ async def archive(
         transport: The ``StorageTransport`` that fetches from storage (``LeanTransport``,
             ``AiohttpTransport`` or your own); it stays yours, open after the run. Takes
             precedence over ``http``.
-        settings: Full fetch settings; overrides the individual tuning options.
+        settings: Full fetch settings; overrides the individual tuning options (its
+            ``retry`` is the retry policy: ``retry``, ``max_attempts`` and ``backoff``
+            cannot be given with it).
         max_wait: Seconds the run may wait in all for the API budget (past the hourly
             limit, ``download-urls`` calls are refused until the window resets; the run
             waits, saying so in ``"waiting"`` events and ``report.waited``, while the
@@ -635,9 +651,12 @@ async def archive(
         AuthenticationError: The API key was rejected.
         PermissionDeniedError: The key lacks a scope (``download_urls:read``).
         APIError: A listing call failed.
-        ValueError: ``concurrency`` below 1, an unknown ``variant``, a naming template
-            with more than plain field names (or, without ``source``, a field Visiono
-            photos do not have, such as ``{nope}``), or neither a client nor a source.
+        TypeError: ``retry`` and ``max_attempts``/``backoff``, or ``settings`` and any
+            of those three, given together.
+        ValueError: ``concurrency`` below 1, ``max_attempts`` below 1, an unknown
+            ``variant``, a naming template with more than plain field names (or, without
+            ``source``, a field Visiono photos do not have, such as ``{nope}``), or neither
+            a client nor a source.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -646,6 +665,12 @@ async def archive(
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
     template_fields(template)  # a bad template fails here, before anything is touched
+    if settings is not None and (retry, max_attempts, backoff) != (None, None, None):
+        raise TypeError(
+            "settings= holds the retry policy (settings.retry): pass retry=, max_attempts= "
+            "or backoff= without settings="
+        )
+    policy = download_retry(retry, max_attempts=max_attempts, backoff=backoff)
     if source is None:
         validate_template(template)  # Visiono files carry known fields: {nope} is a typo
         if client is None:
@@ -665,8 +690,7 @@ async def archive(
         )
     fetch_settings = settings or FetchSettings(
         chunk_size=chunk_size,
-        max_attempts=max_attempts,
-        backoff=backoff,
+        retry=policy,
         refresh_margin=refresh_margin,
         read_timeout=read_timeout,
         file_timeout=file_timeout,
