@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import attrs
 from ._config import ClientConfig, RateLimit, RetryPolicy, resolve_api_key, resolve_base_url
 from ._proxy import ProxySettings
 from ._ratelimit import RateLimitInfo, WaitListener
+from ._selection import Selection
 from ._session import Session
 from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
 from .resources.account import ClientWithRawResponse
@@ -289,14 +290,15 @@ class VisionoClient:
     async def archive(
         self,
         dest: str | os.PathLike[str],
+        selection: Selection | None = None,
         *,
-        photo_requests: Iterable[str] = (),
-        smart_links: Iterable[str] = (),
+        photo_requests: Iterable[str] | None = None,
+        smart_links: Iterable[str] | None = None,
         status: str | None = None,
-        created_after: datetime | str | None = None,
-        created_before: datetime | str | None = None,
+        created_after: dt.datetime | dt.date | str | None = None,
+        created_before: dt.datetime | dt.date | str | None = None,
         is_active: bool | None = None,
-        tags: Sequence[str] | None = None,
+        tags: Iterable[str] | None = None,
         source: Source | None = None,
         concurrency: int = 16,
         variant: Variant = "original",
@@ -309,20 +311,26 @@ class VisionoClient:
     ) -> ArchiveReport:
         """Download every photo of the chosen photo requests and smart links to ``dest``.
 
-        With no ids and no filters, every photo request and smart link is archived. Files are
+        ::
+
+            await client.archive("photos/", Selection(status="submitted"))
+            await client.archive("photos/", status="submitted")       # the same, shorthand
+
+        With no selection, every photo request and smart link is archived. Files are
         verified, written to a temp file and renamed, and recorded in a manifest in ``dest``
         so that a re-run downloads only what is new.
 
         Args:
             dest: The destination folder (created if missing).
-            photo_requests: Photo request ids to archive.
-            smart_links: Smart link ids to archive.
-            status: Archive the photo requests with this status.
-            created_after: ... created at or after this time.
-            created_before: ... created before this time.
-            is_active: Archive the smart links that are (or are not) active.
-            tags: Archive the smart links with any of these tags.
-            source: A custom signed-URL source instead of Visiono's.
+            selection: What to archive (a :class:`~visiono_async.Selection`).
+            photo_requests: Shorthand for ``Selection(photo_requests=...)``: ids to archive.
+            smart_links: Shorthand: smart link ids to archive.
+            status: Shorthand: the photo requests with this status.
+            created_after: Shorthand: ... created after this time (naive means UTC).
+            created_before: Shorthand: ... created before this time.
+            is_active: Shorthand: the smart links that are (or are not) active.
+            tags: Shorthand: the smart links with any of these tags.
+            source: A custom signed-URL source instead of Visiono's (not with a selection).
             concurrency: Downloads in flight at once.
             variant: ``"original"``, ``"thumbnail"`` or ``"both"``.
             template: The naming template, by default
@@ -342,6 +350,7 @@ class VisionoClient:
         return await archive(
             self,
             dest,
+            selection,
             photo_requests=photo_requests,
             smart_links=smart_links,
             status=status,

@@ -19,7 +19,7 @@ def test_archive_options_are_keyword_only() -> None:
     """Identifiers positional, options keyword-only."""
     params = inspect.signature(download.archive).parameters
     positional = [p.name for p in params.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
-    assert ["client", "dest"] == positional
+    assert ["client", "dest", "selection"] == positional
     assert 16 == params["concurrency"].default
     assert "original" == params["variant"].default
     assert download.DEFAULT_TEMPLATE == params["template"].default
