@@ -175,8 +175,9 @@ class TestSelectionFlags:
                 "error: created_after (2024-02-01T00:00:00+00:00) must be before created_before",
             ),
             (["--tag", "a,,b"], "error: tags must not hold an empty tag"),
+            (["--max-attempts", "0"], "error: --max-attempts must be at least 1"),
         ],
-        ids=["not-iso", "no-such-month", "empty-range", "empty-tag"],
+        ids=["not-iso", "no-such-month", "empty-range", "empty-tag", "no-attempt"],
     )
     async def test_bad_flags_exit_two_before_any_call(
         self,
@@ -199,6 +200,37 @@ class TestSelectionFlags:
         assert "" == captured.out
         assert before == len(emulator.requests)
         assert not await anyio.Path(dest).exists()
+
+    async def test_max_attempts_is_the_attempts_per_file(
+        self,
+        client: Any,
+        emulator: Any,
+        api_key: str,
+        dest: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """``--max-attempts 1``: a file storage answers 503 once is reported, not retried."""
+        seeded = await seed(client, emulator, 1)
+        emulator.faults.fail_next(1, status=503, path="/storage/")
+        args = parse(
+            str(dest),
+            "--photo-request",
+            seeded.photo_request_id,
+            "--max-attempts",
+            "1",
+            "--api-key",
+            api_key,
+            "--base-url",
+            emulator.base_url,
+            "--quiet",
+        )
+
+        code = await args.func(args)
+
+        out = capsys.readouterr().out
+        assert 1 == code
+        assert "http_503: HTTP 503 (after 1 attempts)" in out
+        assert 1 == emulator.count("GET", "/storage/")
 
     async def test_a_filter_that_matches_nothing_is_named(
         self,

@@ -108,6 +108,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="wait at most this long in all for the API's hourly budget, then stop cleanly "
         "(a re-run resumes); default: wait as long as it takes",
     )
+    how.add_argument(
+        "--max-attempts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="attempts per file on connection errors, cut bodies, 5xx, 408, 425 and 429 (5)",
+    )
     how.add_argument("--quiet", action="store_true", help="no progress display")
     conn = parser.add_argument_group("connection")
     conn.add_argument(
@@ -151,6 +158,7 @@ async def run_archive(args: argparse.Namespace) -> int:
                 sidecar=args.sidecar,
                 fsync=args.fsync,
                 max_wait=args.max_wait,
+                max_attempts=args.max_attempts,
                 on_progress=display,
                 shared_dest=args.shared,
             )
@@ -193,6 +201,8 @@ def check_input(args: argparse.Namespace) -> str | None:
 
     if args.concurrency < 1:
         return "--concurrency must be at least 1"
+    if args.max_attempts is not None and args.max_attempts < 1:
+        return "--max-attempts must be at least 1"
     for flag, ids in (("--photo-request", args.photo_requests), ("--smart-link", args.smart_links)):
         for value in ids:
             try:
