@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Callable
+from typing import Any
 
 import visiono_async.download as download
+from visiono_async import VisionoClient
 
 
 def test_all_is_sorted_and_exported() -> None:
@@ -36,3 +39,37 @@ def test_every_public_name_has_a_docstring() -> None:
             checked += 1
             assert inspect.getdoc(obj), name
     assert checked >= 20  # the skip above must not swallow the classes and functions
+
+
+def _options(func: Callable[..., Any]) -> tuple[list[tuple[str, object, object, object]], object]:
+    """A function's parameters (but the client) as name, kind, default, evaluated type."""
+    # The client module imports the download names for its annotations only when type
+    # checking: they are evaluated here with the download package's names at hand.
+    signature = inspect.signature(func, eval_str=True, locals=dict(vars(download)))
+    params = [
+        (p.name, p.kind, p.default, p.annotation)
+        for p in signature.parameters.values()
+        if p.name not in ("self", "client")
+    ]
+    return params, signature.return_annotation
+
+
+def test_the_client_method_takes_exactly_archives_options() -> None:
+    """``VisionoClient.archive`` and ``download.archive``: the same names, kinds, defaults
+    and types, in the same order, so that neither can grow an option the other lacks."""
+    expected, returns = _options(download.archive)
+    actual, client_returns = _options(VisionoClient.archive)
+
+    assert [name for name, *_ in expected] == [name for name, *_ in actual]
+    assert expected == actual
+    assert returns == client_returns
+    assert len(expected) >= 30  # every option is listed, none hidden behind **kwargs
+    assert all(kind is not inspect.Parameter.VAR_KEYWORD for _, kind, _, _ in actual)
+
+
+def test_the_client_method_documents_every_option() -> None:
+    """Each option of ``VisionoClient.archive`` has its line in the docstring's Args."""
+    doc = inspect.getdoc(VisionoClient.archive) or ""
+    params, _ = _options(VisionoClient.archive)
+
+    assert [] == [name for name, *_ in params if f"\n    {name}: " not in doc]
