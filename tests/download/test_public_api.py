@@ -5,7 +5,11 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import anyio
+import pytest
 
 import visiono_async.download as download
 from visiono_async import VisionoClient
@@ -73,3 +77,10 @@ def test_the_client_method_documents_every_option() -> None:
     params, _ = _options(VisionoClient.archive)
 
     assert [] == [name for name, *_ in params if f"\n    {name}: " not in doc]
+
+
+async def test_a_template_of_none_is_a_clear_error(client: VisionoClient, tmp_path: Path) -> None:
+    """``client.archive(template=None)`` once meant the default: now a TypeError saying so."""
+    with pytest.raises(TypeError, match=r"^template must be a str, got NoneType: leave it out"):
+        await client.archive(tmp_path / "a", template=None)  # type: ignore[arg-type]
+    assert not await anyio.Path(tmp_path / "a").exists()

@@ -664,7 +664,7 @@ async def archive(
         AuthenticationError: The API key was rejected.
         PermissionDeniedError: The key lacks a scope (``download_urls:read``).
         APIError: A listing call failed.
-        TypeError: ``selection`` and a flat keyword of it, ``source`` and a selection,
+        TypeError: ``template`` not a string; ``selection`` and a flat keyword of it, ``source`` and a selection,
             ``retry`` and ``max_attempts``/``backoff``, or ``settings`` and any of those
             three, given together; a single string for ``photo_requests``,
             ``smart_links`` or ``tags``.
@@ -679,6 +679,11 @@ async def archive(
         raise ValueError("max_wait must be >= 0 (or None to wait as long as it takes)")
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
+    if not isinstance(template, str):  # client.archive(template=None) once meant the default
+        raise TypeError(
+            f"template must be a str, got {type(template).__name__}: leave it out for "
+            "DEFAULT_TEMPLATE"
+        )
     template_fields(template)  # a bad template fails here, before anything is touched
     chosen = resolve_selection(
         selection,
