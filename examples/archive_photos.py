@@ -15,7 +15,7 @@ import tempfile
 
 import anyio
 
-from visiono_async import VisionoClient
+from visiono_async import Selection, VisionoClient
 from visiono_async.download import ProgressEvent
 from visiono_async.testing import VisionoEmulator, sample_jpeg
 
@@ -40,12 +40,14 @@ async def main(dest: str) -> int:
                 if event.kind == "file_done":
                     print(f"  archived {event.path}")
 
+            # One selection for both runs (``photo_requests=ids`` is its shorthand).
+            chosen = Selection(photo_requests=ids)
             report = await client.archive(
-                dest, photo_requests=ids, concurrency=8, sidecar=True, on_progress=show
+                dest, chosen, concurrency=8, sidecar=True, on_progress=show
             )
             print(report.summary())
 
-            again = await client.archive(dest, photo_requests=ids)
+            again = await client.archive(dest, chosen)
             print(f"second run: {again.downloaded} downloaded, {again.skipped} skipped")
             return 0 if report.ok and again.downloaded == 0 else 1
 

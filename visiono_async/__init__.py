@@ -34,6 +34,7 @@ from ._ratelimit import RateLimitInfo as RateLimitInfo
 from ._ratelimit import WaitNotice as WaitNotice
 from ._ratelimit import WaitReason as WaitReason
 from ._response import RawResponse as RawResponse
+from ._selection import Selection as Selection
 from ._version import __version__ as __version__
 from .resources import CreateManyError as CreateManyError
 
@@ -60,6 +61,7 @@ __all__ = [
     "RateLimitInfo",
     "RawResponse",
     "RetryPolicy",
+    "Selection",
     "ServerError",
     "StaleWebhookError",
     "ValidationError",

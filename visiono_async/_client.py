@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -15,17 +15,28 @@ import attrs
 from ._config import ClientConfig, RateLimit, RetryPolicy, resolve_api_key, resolve_base_url
 from ._proxy import ProxySettings
 from ._ratelimit import RateLimitInfo, WaitListener
+from ._selection import Selection
 from ._session import Session
 from .resources import Account, PermanentLinks, PhotoRequests, SmartLinks, WebhookEndpoints
 from .resources.account import ClientWithRawResponse
 
 if TYPE_CHECKING:
-    from .download import ArchiveReport, ProgressCallback, Source, StorageTransport, Variant
+    from .download import (
+        ArchiveReport,
+        FetchSettings,
+        ProgressCallback,
+        Source,
+        StorageTransport,
+        Variant,
+    )
     from .models import Stats, Status
 
 __all__ = ["VisionoClient"]
 
 _DEFAULT_RATE_LIMIT = RateLimit()
+_DEFAULT_TEMPLATE = "{photo_request_id}/{item_id}_{submission_id}{ext}"
+"""``download.DEFAULT_TEMPLATE``, spelled out so that importing the client does not import
+the downloader (a test checks that ``archive``'s defaults are the downloader's)."""
 
 
 class _Unchanged(enum.Enum):
@@ -289,40 +300,60 @@ class VisionoClient:
     async def archive(
         self,
         dest: str | os.PathLike[str],
+        selection: Selection | None = None,
         *,
-        photo_requests: Iterable[str] = (),
-        smart_links: Iterable[str] = (),
+        photo_requests: Iterable[str] | None = None,
+        smart_links: Iterable[str] | None = None,
         status: str | None = None,
-        created_after: datetime | str | None = None,
-        created_before: datetime | str | None = None,
+        created_after: dt.datetime | dt.date | str | None = None,
+        created_before: dt.datetime | dt.date | str | None = None,
         is_active: bool | None = None,
-        tags: Sequence[str] | None = None,
+        tags: Iterable[str] | None = None,
         source: Source | None = None,
         concurrency: int = 16,
         variant: Variant = "original",
-        template: str | None = None,
+        template: str = _DEFAULT_TEMPLATE,
         sidecar: bool = False,
         fsync: bool = False,
         on_progress: ProgressCallback | None = None,
         progress: bool = False,
-        **tuning: Any,
+        lookahead: int = 4,
+        refresh_margin: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_attempts: int | None = None,
+        backoff: float | None = None,
+        read_timeout: float = 60.0,
+        file_timeout: float | None = None,
+        chunk_size: int = 512 * 1024,
+        http: aiohttp.ClientSession | None = None,
+        transport: StorageTransport | None = None,
+        settings: FetchSettings | None = None,
+        max_wait: float | None = None,
+        shared_dest: bool = False,
     ) -> ArchiveReport:
         """Download every photo of the chosen photo requests and smart links to ``dest``.
 
-        With no ids and no filters, every photo request and smart link is archived. Files are
+        ::
+
+            await client.archive("photos/", Selection(status="submitted"))
+            await client.archive("photos/", status="submitted")       # the same, shorthand
+
+        With no selection, every photo request and smart link is archived. Files are
         verified, written to a temp file and renamed, and recorded in a manifest in ``dest``
-        so that a re-run downloads only what is new.
+        so that a re-run downloads only what is new. This is
+        :func:`visiono_async.download.archive` with this client; the options are the same.
 
         Args:
             dest: The destination folder (created if missing).
-            photo_requests: Photo request ids to archive.
-            smart_links: Smart link ids to archive.
-            status: Archive the photo requests with this status.
-            created_after: ... created at or after this time.
-            created_before: ... created before this time.
-            is_active: Archive the smart links that are (or are not) active.
-            tags: Archive the smart links with any of these tags.
-            source: A custom signed-URL source instead of Visiono's.
+            selection: What to archive (a :class:`~visiono_async.Selection`).
+            photo_requests: Shorthand for ``Selection(photo_requests=...)``: ids to archive.
+            smart_links: Shorthand: smart link ids to archive.
+            status: Shorthand: the photo requests with this status.
+            created_after: Shorthand: ... created after this time (naive means UTC).
+            created_before: Shorthand: ... created before this time.
+            is_active: Shorthand: the smart links that are (or are not) active.
+            tags: Shorthand: the smart links with any of these tags.
+            source: A custom signed-URL source instead of Visiono's (not with a selection).
             concurrency: Downloads in flight at once.
             variant: ``"original"``, ``"thumbnail"`` or ``"both"``.
             template: The naming template, by default
@@ -331,17 +362,38 @@ class VisionoClient:
             fsync: Flush every file to disk before it gets its final name.
             on_progress: Called with every progress event.
             progress: Show a progress bar on the terminal.
-            **tuning: Advanced options of :func:`visiono_async.download.archive`
-                (``lookahead``, ``refresh_margin``, ``max_attempts``, ``read_timeout``, ...).
+            lookahead: ``download-urls`` calls in flight at once, ahead of the downloads.
+            refresh_margin: Seconds of validity a URL needs when its file starts.
+            retry: The retry policy of file fetches (``DOWNLOAD_RETRY`` by default; API
+                calls keep this client's own).
+            max_attempts: Shorthand for ``retry``: attempts per file.
+            backoff: Shorthand for ``retry``: the first backoff ceiling in seconds.
+            read_timeout: Seconds without a byte from storage before an attempt fails.
+            file_timeout: Seconds one file may take, all attempts together.
+            chunk_size: Bytes per write to disk.
+            http: An ``aiohttp.ClientSession`` to fetch storage with.
+            transport: The ``StorageTransport`` to fetch storage with (it stays yours);
+                this client's ``storage_transport`` when None.
+            settings: Full fetch settings; overrides the individual tuning options.
+            max_wait: Seconds the run may wait in all for the API budget; ``None``: as
+                long as it takes.
+            shared_dest: Let other runs archive into ``dest`` at the same time.
 
         Returns:
             The report: downloaded, skipped, failed (with reasons), bytes, elapsed, API calls.
+
+        Raises:
+            ArchiveError: The run could not go on (see ``download.archive``).
+            TypeError: Options that exclude each other given together, such as
+                ``selection`` and ``status``.
+            ValueError: A bad option or selection.
         """
-        from .download import DEFAULT_TEMPLATE, archive
+        from .download import archive
 
         return await archive(
             self,
             dest,
+            selection,
             photo_requests=photo_requests,
             smart_links=smart_links,
             status=status,
@@ -352,10 +404,22 @@ class VisionoClient:
             source=source,
             concurrency=concurrency,
             variant=variant,
-            template=template if template is not None else DEFAULT_TEMPLATE,
+            template=template,
             sidecar=sidecar,
             fsync=fsync,
             on_progress=on_progress,
             progress=progress,
-            **tuning,
+            lookahead=lookahead,
+            refresh_margin=refresh_margin,
+            retry=retry,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            read_timeout=read_timeout,
+            file_timeout=file_timeout,
+            chunk_size=chunk_size,
+            http=http,
+            transport=transport,
+            settings=settings,
+            max_wait=max_wait,
+            shared_dest=shared_dest,
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+from collections.abc import Iterable
 
 import attrs
 
@@ -32,13 +34,41 @@ def _non_negative(_inst: object, attribute: attrs.Attribute[float], value: float
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+_BACKOFF_EXPONENT_CAP = 64
+"""Doublings after which the ceiling stops growing (``backoff_max`` is long reached by then);
+keeps ``2 ** attempt`` finite for any number of retries."""
+
+
+def _statuses(value: Iterable[int]) -> frozenset[int]:
+    """``retry_statuses`` as a frozenset, each an HTTP error status."""
+    if isinstance(value, (int, str, bytes)):
+        raise TypeError(
+            f"retry_statuses must be a collection of statuses such as {{429, 503}}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    statuses = frozenset(value)
+    for status in statuses:
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise TypeError(
+                f"retry_statuses must hold int statuses, got {type(status).__name__} {status!r}"
+            )
+        if not 400 <= status <= 599:
+            raise ValueError(f"retry_statuses must be HTTP error statuses (400-599), got {status}")
+    return statuses
+
+
 @attrs.frozen
 class RetryPolicy:
-    """When and how long to wait before a failed API call is sent again.
+    """When and how long to wait before a failed call is sent again.
 
-    GET, PUT, PATCH and DELETE are retried on ``retry_statuses`` and on connection errors.
-    A POST is retried only where the server cannot have acted on it (a 429, or a connection
-    that failed before the request was sent), unless it carries an idempotency key.
+    API calls: GET, PUT, PATCH and DELETE are retried on ``retry_statuses`` and on
+    connection errors. A POST is retried only where the server cannot have acted on it (a
+    429, or a connection that failed before the request was sent), unless it carries an
+    idempotency key.
+
+    File fetches of ``archive()`` use the same policy (``FetchSettings.retry``, with
+    download defaults of their own: ``visiono_async.download.DOWNLOAD_RETRY``): see
+    ``FetchSettings`` for which answers they retry.
 
     Attributes:
         max_retries: Retries after the first attempt (0 disables retrying).
@@ -54,7 +84,8 @@ class RetryPolicy:
             default, 90 s, covers a minute window's reset with room for clock skew; a longer
             wait (the hour window) raises ``RateLimitError`` saying how long it would have
             been. The larger of this and ``max_wait`` applies.
-        retry_statuses: The HTTP statuses that are worth retrying.
+        retry_statuses: The HTTP statuses that are worth retrying; with 500 among them,
+            every 5xx is.
     """
 
     max_retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
@@ -62,7 +93,37 @@ class RetryPolicy:
     backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
     max_wait: float = attrs.field(default=60.0, validator=_non_negative)
     max_reset_wait: float = attrs.field(default=90.0, validator=_non_negative)
-    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    retry_statuses: frozenset[int] = attrs.field(
+        default=frozenset({408, 429, 500, 502, 503, 504}), converter=_statuses
+    )
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before the next try, after ``attempt`` retries so far.
+
+        The one backoff of the package, for API calls and file fetches alike: "full
+        jitter", a wait drawn uniformly from zero to a ceiling of ``backoff_base * 2 **
+        attempt`` capped at ``backoff_max``. A wait the server asked for (``Retry-After``,
+        a used-up window's reset) is returned instead, as it is: the caller decides
+        whether it is too long (an API call gives up past ``max_wait``, a file fetch waits
+        at most ``backoff_max``).
+
+        Args:
+            attempt: Retries made so far: 0 before the first retry.
+            retry_after: Seconds the server asked to wait, or None.
+
+        Returns:
+            Seconds to sleep.
+
+        Raises:
+            ValueError: ``attempt`` is negative.
+        """
+        if attempt < 0:
+            raise ValueError(f"attempt must be >= 0, got {attempt!r}")
+        if retry_after is not None:
+            return max(0.0, retry_after)
+        doublings = min(attempt, _BACKOFF_EXPONENT_CAP)
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0**doublings)
+        return random.uniform(0, ceiling)
 
     @property
     def server_wait_limit(self) -> float:

@@ -13,7 +13,6 @@ import copy
 import enum
 import json as jsonlib
 import logging
-import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
@@ -462,11 +461,6 @@ class Session:
             except Exception:  # a display callback must never fail the call
                 logger.exception("wait listener %r failed", listener)
 
-    def _backoff(self, attempt: int) -> float:
-        policy = self.config.retry
-        ceiling = min(policy.backoff_max, policy.backoff_base * (2**attempt))
-        return random.uniform(0, ceiling)
-
     async def _observe(self, headers: Mapping[str, str]) -> None:
         info = RateLimitInfo.from_headers(headers)
         if info is None:
@@ -608,7 +602,7 @@ class Session:
                     found = await self._recover(recover, method, path, error)
                     if found is not None:
                         return found
-                wait = self._backoff(attempt)
+                wait = policy.backoff(attempt)
                 logger.info(
                     "%s %s attempt %d failed (%s); retrying in %.2fs",
                     method, path, attempt + 1, type(exc).__name__, wait,
@@ -681,7 +675,7 @@ class Session:
                 await self._pacer.hold(server_wait)
             if attempt >= policy.max_retries:
                 raise api_error
-            wait = server_wait if server_wait is not None else self._backoff(attempt)
+            wait = policy.backoff(attempt, server_wait)
             # The server's own reset is waited out up to max_reset_wait; other waits max_wait.
             wait_limit = policy.server_wait_limit if status == 429 else policy.max_wait
             if wait > wait_limit:

@@ -29,6 +29,7 @@ from aiohttp import web
 from archive_helpers import BOTH_LOOPS, Disk, files_under, seed, serving, temp_files, trusting
 
 from visiono_async.download import (
+    DOWNLOAD_RETRY,
     ArchiveError,
     ArchiveReport,
     FetchSettings,
@@ -57,6 +58,7 @@ BIG2 = random.Random(4).randbytes(700_001)
 SMALL = random.Random(5).randbytes(100_000)
 PHOTO = sample_jpeg(1 << 20, seed=11)
 FAST = {"backoff": 0.01}
+FAST_RETRY = attrs.evolve(DOWNLOAD_RETRY, backoff_base=0.01)
 
 
 @pytest.fixture(params=BOTH_LOOPS)
@@ -763,7 +765,7 @@ class TestArchive:
 
         with anyio.fail_after(15):
             report = await archive_raw(
-                dest, storage, "/a.jpg", settings=FetchSettings(opener=opener, backoff=0.01)
+                dest, storage, "/a.jpg", settings=FetchSettings(opener=opener, retry=FAST_RETRY)
             )
 
         assert (1, []) == (report.downloaded, report.failed)

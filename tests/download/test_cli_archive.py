@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import signal
 import socket
@@ -14,8 +15,9 @@ import pytest
 from archive_helpers import files_under, seed
 
 from tests.children import child_env, python_child, python_command
-from visiono_async import VisionoClient, WaitNotice
+from visiono_async import Selection, VisionoClient, WaitNotice
 from visiono_async.cli import _backend_options, build_parser, main
+from visiono_async.cli._archive import selection_from
 from visiono_async.cli._display import RunDisplay, resume_command, wait_text
 from visiono_async.download import read_manifest
 from visiono_async.testing import VisionoEmulator
@@ -122,6 +124,142 @@ class TestArchiveCommand:
             args.variant,
         )
         assert "{submission_id}{ext}" == args.template
+
+
+class TestSelectionFlags:
+    def test_the_flags_make_one_selection(self) -> None:
+        """Every filter flag lands in one Selection; ``--tag a,b`` is two tags."""
+        args = parse(
+            "out",
+            "--photo-request",
+            "pr_1",
+            "--smart-link",
+            "sl_1",
+            "--status",
+            "submitted",
+            "--created-after",
+            "2024-01-01",
+            "--created-before",
+            "2024-02-01T12:00:00+01:00",
+            "--inactive",
+            "--tag",
+            "a, b",
+            "--tag",
+            "c",
+        )
+
+        assert Selection(
+            photo_requests=["pr_1"],
+            smart_links=["sl_1"],
+            status="submitted",
+            created_after=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+            created_before=dt.datetime(2024, 2, 1, 11, tzinfo=dt.timezone.utc),
+            is_active=False,
+            tags=["a", "b", "c"],
+        ) == selection_from(args)
+
+    def test_no_flags_is_everything(self) -> None:
+        """``visiono archive DEST`` alone archives every photo request and smart link."""
+        assert Selection() == selection_from(parse("out"))
+
+    @pytest.mark.parametrize(
+        ("flags", "message"),
+        [
+            (
+                ["--created-after", "yesterday"],
+                "error: --created-after: invalid datetime 'yesterday': expected ISO 8601",
+            ),
+            (["--created-before", "2024-13-01"], "error: --created-before: invalid datetime"),
+            (
+                ["--created-after", "2024-02-01", "--created-before", "2024-01-01"],
+                "error: created_after (2024-02-01T00:00:00+00:00) must be before created_before",
+            ),
+            (["--tag", "a,,b"], "error: tags must not hold an empty tag"),
+            (["--max-attempts", "0"], "error: --max-attempts must be at least 1"),
+        ],
+        ids=["not-iso", "no-such-month", "empty-range", "empty-tag", "no-attempt"],
+    )
+    async def test_bad_flags_exit_two_before_any_call(
+        self,
+        emulator: Any,
+        api_key: str,
+        dest: Path,
+        capsys: pytest.CaptureFixture[str],
+        flags: list[str],
+        message: str,
+    ) -> None:
+        """One sentence naming what is wrong, exit 2; nothing sent, no destination made."""
+        before = len(emulator.requests)
+        args = parse(str(dest), *flags, "--api-key", api_key, "--base-url", emulator.base_url)
+
+        code = await args.func(args)
+
+        captured = capsys.readouterr()
+        assert 2 == code
+        assert captured.err.startswith(message), captured.err
+        assert "" == captured.out
+        assert before == len(emulator.requests)
+        assert not await anyio.Path(dest).exists()
+
+    async def test_max_attempts_is_the_attempts_per_file(
+        self,
+        client: Any,
+        emulator: Any,
+        api_key: str,
+        dest: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """``--max-attempts 1``: a file storage answers 503 once is reported, not retried."""
+        seeded = await seed(client, emulator, 1)
+        emulator.faults.fail_next(1, status=503, path="/storage/")
+        args = parse(
+            str(dest),
+            "--photo-request",
+            seeded.photo_request_id,
+            "--max-attempts",
+            "1",
+            "--api-key",
+            api_key,
+            "--base-url",
+            emulator.base_url,
+            "--quiet",
+        )
+
+        code = await args.func(args)
+
+        out = capsys.readouterr().out
+        assert 1 == code
+        assert "http_503: HTTP 503 (after 1 attempts)" in out
+        assert 1 == emulator.count("GET", "/storage/")
+
+    async def test_a_filter_that_matches_nothing_is_named(
+        self,
+        client: Any,
+        emulator: Any,
+        api_key: str,
+        dest: Path,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Nothing archived: the summary says which selection found nothing; exit 0."""
+        await seed(client, emulator, 1)
+        args = parse(
+            str(dest),
+            "--status",
+            "cancelled",
+            "--api-key",
+            api_key,
+            "--base-url",
+            emulator.base_url,
+            "--quiet",
+        )
+
+        code = await args.func(args)
+
+        out = capsys.readouterr().out
+        assert 0 == code
+        assert "nothing to archive (selected: photo requests with status cancelled)" in (
+            out.splitlines()
+        )
 
 
 class TestEventLoop:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
 
 import visiono_async.download as download
+from visiono_async import VisionoClient
 
 
 def test_all_is_sorted_and_exported() -> None:
@@ -19,7 +26,7 @@ def test_archive_options_are_keyword_only() -> None:
     """Identifiers positional, options keyword-only."""
     params = inspect.signature(download.archive).parameters
     positional = [p.name for p in params.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
-    assert ["client", "dest"] == positional
+    assert ["client", "dest", "selection"] == positional
     assert 16 == params["concurrency"].default
     assert "original" == params["variant"].default
     assert download.DEFAULT_TEMPLATE == params["template"].default
@@ -36,3 +43,44 @@ def test_every_public_name_has_a_docstring() -> None:
             checked += 1
             assert inspect.getdoc(obj), name
     assert checked >= 20  # the skip above must not swallow the classes and functions
+
+
+def _options(func: Callable[..., Any]) -> tuple[list[tuple[str, object, object, object]], object]:
+    """A function's parameters (but the client) as name, kind, default, evaluated type."""
+    # The client module imports the download names for its annotations only when type
+    # checking: they are evaluated here with the download package's names at hand.
+    signature = inspect.signature(func, eval_str=True, locals=dict(vars(download)))
+    params = [
+        (p.name, p.kind, p.default, p.annotation)
+        for p in signature.parameters.values()
+        if p.name not in ("self", "client")
+    ]
+    return params, signature.return_annotation
+
+
+def test_the_client_method_takes_exactly_archives_options() -> None:
+    """``VisionoClient.archive`` and ``download.archive``: the same names, kinds, defaults
+    and types, in the same order, so that neither can grow an option the other lacks."""
+    expected, returns = _options(download.archive)
+    actual, client_returns = _options(VisionoClient.archive)
+
+    assert [name for name, *_ in expected] == [name for name, *_ in actual]
+    assert expected == actual
+    assert returns == client_returns
+    assert len(expected) >= 30  # every option is listed, none hidden behind **kwargs
+    assert all(kind is not inspect.Parameter.VAR_KEYWORD for _, kind, _, _ in actual)
+
+
+def test_the_client_method_documents_every_option() -> None:
+    """Each option of ``VisionoClient.archive`` has its line in the docstring's Args."""
+    doc = inspect.getdoc(VisionoClient.archive) or ""
+    params, _ = _options(VisionoClient.archive)
+
+    assert [] == [name for name, *_ in params if f"\n    {name}: " not in doc]
+
+
+async def test_a_template_of_none_is_a_clear_error(client: VisionoClient, tmp_path: Path) -> None:
+    """``client.archive(template=None)`` once meant the default: now a TypeError saying so."""
+    with pytest.raises(TypeError, match=r"^template must be a str, got NoneType: leave it out"):
+        await client.archive(tmp_path / "a", template=None)  # type: ignore[arg-type]
+    assert not await anyio.Path(tmp_path / "a").exists()

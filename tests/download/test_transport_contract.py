@@ -32,6 +32,7 @@ from misbehaving import (
 )
 from transport_helpers import MakeTransport, assert_stored, photo, reasons, run
 
+from visiono_async import RetryPolicy
 from visiono_async.download import FetchSettings
 from visiono_async.testing import sample_jpeg
 
@@ -41,6 +42,7 @@ GOOD = sample_jpeg(40_000, seed=21)
 OTHER = sample_jpeg(30_000, seed=22)  # a different photo: never to be stored as GOOD
 LARGE = sample_jpeg(600_000, seed=23)  # above the lean transport's hand-off threshold
 FAST = {"backoff": 0.01, "max_attempts": 2}
+ONCE = RetryPolicy(max_retries=0)
 
 
 @pytest.fixture
@@ -291,7 +293,7 @@ class TestDecoding:
             transport(),
             dest,
             photo(server.url("/a.jpg"), size=len(GOOD)),
-            settings=FetchSettings(opener=counting.open, max_attempts=1),
+            settings=FetchSettings(opener=counting.open, retry=ONCE),
         )
         assert ["size_mismatch"] == reasons(report)
         assert counting.most <= len(GOOD)
@@ -308,7 +310,7 @@ class TestDecoding:
             transport(max_decoded=1 << 20),
             dest,
             photo(server.url("/a.jpg")),
-            settings=FetchSettings(opener=counting.open, max_attempts=1),
+            settings=FetchSettings(opener=counting.open, retry=ONCE),
         )
         assert ["decoded_too_large"] == reasons(report)
         assert counting.most <= 1 << 20

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import anyio
 
-__all__ = ["check_input", "prefix_hint", "register", "run_archive"]
+if TYPE_CHECKING:
+    from .._selection import Selection
+
+__all__ = ["check_input", "prefix_hint", "register", "run_archive", "selection_from"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=None,
         metavar="TAG",
-        help="smart links with this tag (repeatable)",
+        help="smart links with this tag (repeatable; --tag a,b is --tag a --tag b)",
     )
     how = parser.add_argument_group("how")
     how.add_argument(
@@ -102,6 +107,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="wait at most this long in all for the API's hourly budget, then stop cleanly "
         "(a re-run resumes); default: wait as long as it takes",
+    )
+    how.add_argument(
+        "--max-attempts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="attempts per file on connection errors, cut bodies, 5xx, 408, 425 and 429 (5)",
     )
     how.add_argument("--quiet", action="store_true", help="no progress display")
     conn = parser.add_argument_group("connection")
@@ -139,19 +151,14 @@ async def run_archive(args: argparse.Namespace) -> int:
             report = await archive(
                 client,
                 dest,
-                photo_requests=args.photo_requests,
-                smart_links=args.smart_links,
-                status=args.status,
-                created_after=args.created_after,
-                created_before=args.created_before,
-                is_active=args.is_active,
-                tags=args.tags,
+                selection_from(args),
                 concurrency=args.concurrency,
                 variant=args.variant,
                 template=args.template,
                 sidecar=args.sidecar,
                 fsync=args.fsync,
                 max_wait=args.max_wait,
+                max_attempts=args.max_attempts,
                 on_progress=display,
                 shared_dest=args.shared,
             )
@@ -194,12 +201,27 @@ def check_input(args: argparse.Namespace) -> str | None:
 
     if args.concurrency < 1:
         return "--concurrency must be at least 1"
+    if args.max_attempts is not None and args.max_attempts < 1:
+        return "--max-attempts must be at least 1"
     for flag, ids in (("--photo-request", args.photo_requests), ("--smart-link", args.smart_links)):
         for value in ids:
             try:
                 validate_id(value, name=flag)
             except ValueError as exc:
                 return f"{exc}: not a valid id"
+    for flag, value in (
+        ("--created-after", args.created_after),
+        ("--created-before", args.created_before),
+    ):
+        if value is not None:
+            try:
+                _moment(value)
+            except ValueError as exc:
+                return f"{flag}: {exc}"
+    try:
+        selection_from(args)
+    except ValueError as exc:
+        return str(exc)
     try:
         validate_template(args.template)
     except ValueError as exc:
@@ -211,6 +233,35 @@ def check_input(args: argparse.Namespace) -> str | None:
             " which other users of this machine can see in the process list)"
         )
     return None
+
+
+def selection_from(args: argparse.Namespace) -> Selection:
+    """The :class:`~visiono_async.Selection` the flags choose (``--tag a,b`` is two tags).
+
+    Raises:
+        ValueError: A flag's value cannot be part of a selection (see ``Selection``).
+    """
+    from .._selection import Selection
+
+    tags = None
+    if args.tags is not None:
+        tags = [tag.strip() for value in args.tags for tag in value.split(",")]
+    return Selection(
+        photo_requests=args.photo_requests,
+        smart_links=args.smart_links,
+        status=args.status,
+        created_after=None if args.created_after is None else _moment(args.created_after),
+        created_before=None if args.created_before is None else _moment(args.created_before),
+        is_active=args.is_active,
+        tags=tags,
+    )
+
+
+def _moment(value: str) -> dt.datetime:
+    """An ISO 8601 flag value as an aware datetime (naive means UTC), as ``Selection`` reads it."""
+    from .._converter import parse_datetime
+
+    return parse_datetime(value)
 
 
 def prefix_hint(base_url: str) -> str | None:

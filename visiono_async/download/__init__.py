@@ -1,14 +1,16 @@
 """Bulk archiving: every photo of chosen photo requests and smart links, to disk, safely.
 
-``archive(client, dest, ...)`` streams the selection, fetches signed URLs just in time,
-downloads with bounded parallelism, verifies and hashes every file, and records it in a
-manifest so that re-runs only fetch what is new. Any other signed-URL provider can be
+``archive(client, dest, Selection(...))`` streams the selection, fetches signed URLs just
+in time, downloads with bounded parallelism, verifies and hashes every file, and records it
+in a manifest so that re-runs only fetch what is new. Any other signed-URL provider can be
 archived the same way through a custom ``Source``.
 """
 
 from __future__ import annotations
 
+from .._selection import Selection as Selection
 from ._aiohttp import AiohttpTransport as AiohttpTransport
+from ._fetch import DOWNLOAD_RETRY as DOWNLOAD_RETRY
 from ._fetch import FetchSettings as FetchSettings
 from ._http import BodyPipe as BodyPipe
 from ._http import LeanTransport as LeanTransport
@@ -59,6 +61,7 @@ __all__ = [
     "Batch",
     "BodyPipe",
     "DEFAULT_TEMPLATE",
+    "DOWNLOAD_RETRY",
     "FailedFile",
     "FetchSettings",
     "InvalidRequest",
@@ -69,6 +72,7 @@ __all__ = [
     "ProgressEvent",
     "RemoteFile",
     "RichProgress",
+    "Selection",
     "SignedURLSource",
     "Source",
     "StorageBodyCut",

@@ -17,16 +17,17 @@ import datetime as dt
 import itertools
 import math
 import os
-import random
 import secrets
 import threading
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import attrs
 
+from .._config import RetryPolicy
 from .._exceptions import DownloadError
 from .._ratelimit import parse_retry_after
 from ._finish import Finisher, Finishing, write_failure
@@ -65,6 +66,7 @@ from ._via_proxy import StorageProxyError
 T = TypeVar("T")
 
 __all__ = [
+    "DOWNLOAD_RETRY",
     "FATAL_REASONS",
     "FetchContext",
     "FetchSettings",
@@ -85,24 +87,91 @@ _PROGRESS_EVERY = 4 << 20
 _buffers = threading.local()
 """Each stream thread's receive buffer (see ``_buffer``)."""
 _REFRESH_STATUSES = frozenset({403, 410})
-_RETRY_STATUSES = frozenset({408, 425, 429})
 _NOT_YET_STATUSES = frozenset({404, 409, 425})
 """Answers that mean "not available yet" within a source's availability window."""
 _ERROR_BODY_BYTES = 4096
 """Bytes of an error answer read for the vendor's message."""
+
+DOWNLOAD_RETRY = RetryPolicy(
+    max_retries=4,
+    backoff_base=0.25,
+    backoff_max=8.0,
+    retry_statuses=frozenset({408, 425, 429, 500, 502, 503, 504}),
+)
+"""The retry policy of file fetches when none is given: 5 attempts per file, waits from
+0.25 s doubling up to 8 s (full jitter), and every 5xx, 408, 425 and 429 retried. Its
+``max_wait`` and ``max_reset_wait`` apply to API calls only."""
+
+
+def download_retry(
+    retry: RetryPolicy | None = None,
+    *,
+    max_attempts: int | None = None,
+    backoff: float | None = None,
+    backoff_cap: float | None = None,
+) -> RetryPolicy:
+    """The file-fetch policy: ``retry``, or ``DOWNLOAD_RETRY`` with the shorthand applied.
+
+    Args:
+        retry: A full policy; then no shorthand may be given.
+        max_attempts: Attempts per file (``max_retries + 1``).
+        backoff: The first backoff ceiling in seconds (``backoff_base``).
+        backoff_cap: The largest backoff ceiling in seconds (``backoff_max``).
+
+    Raises:
+        TypeError: ``retry`` is not a ``RetryPolicy``, or comes with a shorthand option.
+        ValueError: ``max_attempts`` below 1, or a negative ``backoff``/``backoff_cap``.
+    """
+    shorthand = {"max_attempts": max_attempts, "backoff": backoff, "backoff_cap": backoff_cap}
+    given = [f"{name}=" for name, value in shorthand.items() if value is not None]
+    if retry is not None:
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if given:
+            raise TypeError(
+                f"pass retry=RetryPolicy(...) or its shorthand {', '.join(given)}, not both"
+            )
+        return retry
+    changes: dict[str, Any] = {}
+    if max_attempts is not None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int):
+            raise TypeError(f"max_attempts must be an int, got {type(max_attempts).__name__}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        changes["max_retries"] = max_attempts - 1
+    for name, field, value in (
+        ("backoff", "backoff_base", backoff),
+        ("backoff_cap", "backoff_max", backoff_cap),
+    ):
+        if value is not None:
+            if not value >= 0:  # NaN too
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+            changes[field] = value
+    return attrs.evolve(DOWNLOAD_RETRY, **changes) if changes else DOWNLOAD_RETRY
+
+
+def _a_policy(_inst: object, _attribute: object, value: object) -> None:
+    if not isinstance(value, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy, got {type(value).__name__}")
 
 
 @attrs.frozen(kw_only=True)
 class FetchSettings:
     """Tuning of the per-file fetch.
 
+    Which answers are retried: connection errors, resets and cut bodies always (a
+    certificate, a name that does not resolve or a proxy's refusal never); among HTTP
+    answers, those ``retry.retry_statuses`` names (with 500 among them, every 5xx).
+    Whatever the policy says, 401 fails at once, 403 and 410 refresh the URL, and 404,
+    409 and 425 within ``availability_timeout`` mean "not yet".
+
     Attributes:
         chunk_size: Bytes gathered before each write-and-hash hop to a worker thread, and
             the size of each stream thread's receive buffer for large bodies.
-        max_attempts: Attempts per file for connection errors, resets, cut bodies and 5xx
-            (an attempt that made progress is not counted).
-        backoff: First retry delay in seconds; doubles per attempt, with jitter.
-        backoff_cap: Longest retry delay in seconds.
+        retry: The retry policy (``DOWNLOAD_RETRY`` by default): ``max_retries + 1``
+            attempts per file (an attempt that made progress is not counted), the backoff
+            between them (``RetryPolicy.backoff``, the API calls' own; a storage
+            ``Retry-After`` is waited at most ``backoff_max``), and ``retry_statuses``.
         max_refreshes: URL refreshes per file after 401/403/410 answers.
         refresh_margin: Seconds of validity a URL must have left when a file starts;
             a URL closer to expiry is refreshed first.
@@ -116,15 +185,18 @@ class FetchSettings:
             the default). A binary file object, such as ``open(path, "xb")`` returns, will do.
         availability_timeout: Seconds after a file's ``available_at`` (or its first
             attempt) during which a 404, 409 or 425 answer means "not yet" and is retried
-            with backoff; 0: such answers are final (425 is retried as a transient error).
+            with backoff; 0: such answers are final (425 is retried as a transient error,
+            as ``DOWNLOAD_RETRY`` lists it).
         refresh_expensive: Each URL refresh costs the provider dearly (a new capture): no
             refresh ahead of expiry, and at most one per file.
+
+    ``max_attempts=``, ``backoff=`` and ``backoff_cap=`` are still accepted, and read, with
+    a ``DeprecationWarning``: they are ``retry``'s ``max_retries + 1``, ``backoff_base``
+    and ``backoff_max``.
     """
 
     chunk_size: int = 512 * 1024
-    max_attempts: int = 5
-    backoff: float = 0.25
-    backoff_cap: float = 8.0
+    retry: RetryPolicy = attrs.field(default=DOWNLOAD_RETRY, validator=_a_policy)
     max_refreshes: int = 3
     refresh_margin: float = 60.0
     connect_timeout: float = 30.0
@@ -134,6 +206,63 @@ class FetchSettings:
     opener: Callable[[str], TempFile] = default_opener
     availability_timeout: float = 0.0
     refresh_expensive: bool = False
+    # The names before ``retry``: init-only, folded into it by __attrs_post_init__.
+    _max_attempts: int | None = attrs.field(default=None, repr=False, eq=False)
+    _backoff: float | None = attrs.field(default=None, repr=False, eq=False)
+    _backoff_cap: float | None = attrs.field(default=None, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        legacy = (self._max_attempts, self._backoff, self._backoff_cap)
+        if all(value is None for value in legacy):
+            return
+        names = ", ".join(
+            f"{name}="
+            for name, value in zip(_LEGACY_NAMES, legacy, strict=True)
+            if value is not None
+        )
+        if self.retry is not DOWNLOAD_RETRY:
+            raise TypeError(f"FetchSettings: pass retry=RetryPolicy(...) or {names}, not both")
+        warnings.warn(
+            f"FetchSettings({names}) is deprecated: pass retry=RetryPolicy(max_retries=..., "
+            "backoff_base=..., backoff_max=...) (max_retries is max_attempts - 1)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        retry = download_retry(
+            max_attempts=self._max_attempts, backoff=self._backoff, backoff_cap=self._backoff_cap
+        )
+        object.__setattr__(self, "retry", retry)
+        for name in ("_max_attempts", "_backoff", "_backoff_cap"):
+            object.__setattr__(self, name, None)  # attrs.evolve must not fold them in again
+
+    @property
+    def max_attempts(self) -> int:
+        """Deprecated: ``retry.max_retries + 1``."""
+        _deprecated_read("max_attempts", "retry.max_retries + 1")
+        return self.retry.max_retries + 1
+
+    @property
+    def backoff(self) -> float:
+        """Deprecated: ``retry.backoff_base``."""
+        _deprecated_read("backoff", "retry.backoff_base")
+        return self.retry.backoff_base
+
+    @property
+    def backoff_cap(self) -> float:
+        """Deprecated: ``retry.backoff_max``."""
+        _deprecated_read("backoff_cap", "retry.backoff_max")
+        return self.retry.backoff_max
+
+
+_LEGACY_NAMES = ("max_attempts", "backoff", "backoff_cap")
+
+
+def _deprecated_read(name: str, instead: str) -> None:
+    warnings.warn(
+        f"FetchSettings.{name} is deprecated: read FetchSettings.{instead}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 @attrs.frozen
@@ -321,11 +450,11 @@ async def _attempt(
                     f"{await _answer(resp, status)}: storage refused the credentials; a new "
                     "URL cannot fix that, so it was not refreshed",
                 )
-            if status >= 500 or status in _RETRY_STATUSES:
-                raise _Retry(f"http_{status}", f"HTTP {status}", _retry_after(resp.headers))
             if status == 416 and resuming:
                 await _run_write(ctx, sink.restart)
                 raise _Retry("range_not_satisfiable", "HTTP 416 on resume")
+            if status >= 400 and _retryable(ctx.settings.retry, status):
+                raise _Retry(f"http_{status}", f"HTTP {status}", _retry_after(resp.headers))
             if status not in (200, 206):
                 raise _Fail(f"http_{status}", await _answer(resp, status))
             resp_headers = resp.headers
@@ -528,12 +657,16 @@ async def _translated(job: Awaitable[T]) -> T:
         raise _Fail(*write_failure(exc)) from exc
 
 
+def _retryable(policy: RetryPolicy, status: int) -> bool:
+    """Whether storage's answer is worth another GET (the policy's ``retry_statuses``)."""
+    return policy.is_retryable_status("GET", status, idempotent=True)
+
+
 def _delay(settings: FetchSettings, failures: int, retry_after: float | None) -> float:
-    base = min(settings.backoff_cap, settings.backoff * 2.0 ** (failures - 1))
-    delay = base * random.uniform(0.5, 1.0)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.backoff_cap))
-    return delay
+    """The wait before attempt ``failures + 1``: the policy's backoff (the API calls' own),
+    or storage's ``Retry-After``, in either case at most ``backoff_max``."""
+    policy = settings.retry
+    return min(policy.backoff(failures - 1, retry_after), policy.backoff_max)
 
 
 async def fetch_file(
@@ -645,7 +778,7 @@ async def _fetch_loop(
         except _Retry as exc:
             if sink.written <= before:
                 failures += 1
-            if failures >= settings.max_attempts:
+            if failures > settings.retry.max_retries:
                 raise _Fail(exc.reason, f"{exc.message} (after {failures} attempts)") from None
             await anyio.sleep(_delay(settings, max(failures, 1), exc.retry_after))
 

@@ -40,7 +40,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._config import ClientConfig
+from .._config import ClientConfig, RetryPolicy
 from .._exceptions import (
     AuthenticationError,
     DownloadError,
@@ -49,11 +49,19 @@ from .._exceptions import (
     RateLimitError,
 )
 from .._proxy import ProxySettings
+from .._selection import Selection, resolve_selection
 from ._aiohttp import AiohttpTransport
 from ._budget import ApiBudget
 from ._claims import SharedDestination
 from ._destination import Destination, clean_tmp, exclusive, prepare
-from ._fetch import FATAL_REASONS, FetchContext, FetchSettings, Target, fetch_file
+from ._fetch import (
+    FATAL_REASONS,
+    FetchContext,
+    FetchSettings,
+    Target,
+    download_retry,
+    fetch_file,
+)
 from ._finish import Finisher
 from ._http import LeanTransport
 from ._manifest import STATE_CHANGED, Manifest
@@ -152,9 +160,12 @@ class _BatchState:
 class _Tally:
     """The report stage: counts, failures and progress events of one run."""
 
-    def __init__(self, dest: str, on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self, dest: str, on_progress: ProgressCallback | None, selection: Selection | None
+    ) -> None:
         self.dest = dest
         self.on_progress = on_progress
+        self.selection = selection
         self.files_total = 0
         self.listing = True  # more batches may still add to files_total
         self.batches_failed = 0
@@ -258,6 +269,7 @@ class _Tally:
             elapsed=time.monotonic() - self.started,
             api_calls=self._api_calls(),
             dest=self.dest,
+            selection=self.selection,
         )
 
 
@@ -535,14 +547,15 @@ def _expected_size(file: RemoteFile) -> int:
 async def archive(
     client: ArchiveClient | None,
     dest: str | os.PathLike[str],
+    selection: Selection | None = None,
     *,
-    photo_requests: Iterable[str] = (),
-    smart_links: Iterable[str] = (),
+    photo_requests: Iterable[str] | None = None,
+    smart_links: Iterable[str] | None = None,
     status: str | None = None,
-    created_after: dt.datetime | str | None = None,
-    created_before: dt.datetime | str | None = None,
+    created_after: dt.datetime | dt.date | str | None = None,
+    created_before: dt.datetime | dt.date | str | None = None,
     is_active: bool | None = None,
-    tags: Sequence[str] | None = None,
+    tags: Iterable[str] | None = None,
     source: Source | None = None,
     concurrency: int = 16,
     variant: Variant = "original",
@@ -553,8 +566,9 @@ async def archive(
     progress: bool = False,
     lookahead: int = 4,
     refresh_margin: float = 60.0,
-    max_attempts: int = 5,
-    backoff: float = 0.25,
+    retry: RetryPolicy | None = None,
+    max_attempts: int | None = None,
+    backoff: float | None = None,
     read_timeout: float = 60.0,
     file_timeout: float | None = None,
     chunk_size: int = 512 * 1024,
@@ -566,24 +580,31 @@ async def archive(
 ) -> ArchiveReport:
     """Archive photos (or any signed-URL files) into ``dest``, incrementally and safely.
 
-    Without ``source``, the files come from Visiono: the given photo request and smart
-    link ids, plus the photo requests matching ``status``/``created_after``/
-    ``created_before`` and the smart links matching ``is_active``/``tags``. With no ids and
-    no filters at all, every photo request and smart link is archived.
+    Without ``source``, the files come from Visiono, as ``selection`` chooses: the photo
+    request and smart link ids it names, plus the photo requests its ``status``/
+    ``created_after``/``created_before`` list and the smart links its ``is_active``/
+    ``tags`` list. With no selection (or ``Selection()``), every photo request and smart
+    link is archived. The flat keywords are its shorthand::
+
+        await archive(client, "photos/", Selection(status="submitted"))
+        await archive(client, "photos/", status="submitted")      # the same
 
     Args:
         client: A ``VisionoClient`` (its connection pool is reused; storage requests carry
             no API key). May be ``None`` with a custom ``source``.
         dest: The destination folder; created if missing. Holds ``.visiono/`` (manifest,
             lock, temp files).
-        photo_requests: Photo request ids to archive.
-        smart_links: Smart link ids to archive.
-        status: Also archive the photo requests with this status.
-        created_after: Also archive photo requests created after this (datetime or ISO).
-        created_before: Also archive photo requests created before this.
-        is_active: Also archive the smart links with this active flag.
-        tags: Also archive the smart links with these tags.
-        source: A custom source; replaces the Visiono selection above.
+        selection: What to archive; the report's ``selection`` says it back.
+        photo_requests: Shorthand for ``Selection(photo_requests=...)``: ids to archive.
+        smart_links: Shorthand: smart link ids to archive.
+        status: Shorthand: also the photo requests with this status.
+        created_after: Shorthand: also the photo requests created after this (an aware
+            datetime or ISO 8601; naive means UTC).
+        created_before: Shorthand: also the photo requests created before this.
+        is_active: Shorthand: also the smart links with this active flag.
+        tags: Shorthand: also the smart links with any of these tags.
+        source: A custom source; replaces the Visiono selection (and cannot be given
+            with it).
         concurrency: Files downloaded at the same time.
         variant: ``"original"``, ``"thumbnail"`` or ``"both"``.
         template: The naming template; fields are ``photo_request_id``, ``smart_link_id``,
@@ -597,8 +618,14 @@ async def archive(
         lookahead: ``download-urls`` calls (batch fetches) in flight at once, ahead of the
             downloads; fetching pauses while a few rounds of ``concurrency`` files wait.
         refresh_margin: Seconds of validity a URL needs when its file starts.
-        max_attempts: Attempts per file on connection errors, cut bodies and 5xx.
-        backoff: The first retry delay in seconds (doubled per attempt, with jitter).
+        retry: The retry policy of file fetches, the ``RetryPolicy`` API calls use
+            (``DOWNLOAD_RETRY`` by default: 5 attempts, 0.25 s doubling up to 8 s, every
+            5xx, 408, 425 and 429). Its ``retry_statuses`` choose which storage answers
+            are retried; connection errors and cut bodies always are (see
+            ``FetchSettings``). API calls keep the client's own policy.
+        max_attempts: Shorthand for ``retry``: attempts per file (``max_retries + 1``).
+        backoff: Shorthand for ``retry``: the first backoff ceiling in seconds
+            (``backoff_base``; doubled per attempt, full jitter).
         read_timeout: Seconds without a byte from storage before an attempt fails (for
             the transport the run makes; one passed in has its own).
         file_timeout: Seconds one file may take, all attempts together; past it the file
@@ -612,7 +639,9 @@ async def archive(
         transport: The ``StorageTransport`` that fetches from storage (``LeanTransport``,
             ``AiohttpTransport`` or your own); it stays yours, open after the run. Takes
             precedence over ``http``.
-        settings: Full fetch settings; overrides the individual tuning options.
+        settings: Full fetch settings; overrides the individual tuning options (its
+            ``retry`` is the retry policy: ``retry``, ``max_attempts`` and ``backoff``
+            cannot be given with it).
         max_wait: Seconds the run may wait in all for the API budget (past the hourly
             limit, ``download-urls`` calls are refused until the window resets; the run
             waits, saying so in ``"waiting"`` events and ``report.waited``, while the
@@ -635,9 +664,14 @@ async def archive(
         AuthenticationError: The API key was rejected.
         PermissionDeniedError: The key lacks a scope (``download_urls:read``).
         APIError: A listing call failed.
-        ValueError: ``concurrency`` below 1, an unknown ``variant``, a naming template
-            with more than plain field names (or, without ``source``, a field Visiono
-            photos do not have, such as ``{nope}``), or neither a client nor a source.
+        TypeError: ``template`` not a string; ``selection`` and a flat keyword of it, ``source`` and a selection,
+            ``retry`` and ``max_attempts``/``backoff``, or ``settings`` and any of those
+            three, given together; a single string for ``photo_requests``,
+            ``smart_links`` or ``tags``.
+        ValueError: ``concurrency`` below 1, ``max_attempts`` below 1, an unknown
+            ``variant``, a naming template with more than plain field names (or, without
+            ``source``, a field Visiono photos do not have, such as ``{nope}``), a bad
+            selection (see ``Selection``), or neither a client nor a source.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -645,28 +679,44 @@ async def archive(
         raise ValueError("max_wait must be >= 0 (or None to wait as long as it takes)")
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {sorted(_VARIANTS)}, not {variant!r}")
+    if not isinstance(template, str):  # client.archive(template=None) once meant the default
+        raise TypeError(
+            f"template must be a str, got {type(template).__name__}: leave it out for "
+            "DEFAULT_TEMPLATE"
+        )
     template_fields(template)  # a bad template fails here, before anything is touched
-    if source is None:
+    chosen = resolve_selection(
+        selection,
+        photo_requests=photo_requests,
+        smart_links=smart_links,
+        status=status,
+        created_after=created_after,
+        created_before=created_before,
+        is_active=is_active,
+        tags=tags,
+    )
+    if settings is not None and (retry, max_attempts, backoff) != (None, None, None):
+        raise TypeError(
+            "settings= holds the retry policy (settings.retry): pass retry=, max_attempts= "
+            "or backoff= without settings="
+        )
+    policy = download_retry(retry, max_attempts=max_attempts, backoff=backoff)
+    if source is not None:
+        if selection is not None or not chosen.everything:
+            raise TypeError(
+                f"source= replaces the Visiono selection: pass one or the other, not "
+                f"source= and {chosen!r}"
+            )
+    else:
         validate_template(template)  # Visiono files carry known fields: {nope} is a typo
         if client is None:
             raise ValueError("archive needs a client, or a custom source")
         from ._visiono import VisionoSource
 
-        source = VisionoSource(
-            client,
-            photo_requests=photo_requests,
-            smart_links=smart_links,
-            status=status,
-            created_after=created_after,
-            created_before=created_before,
-            is_active=is_active,
-            tags=tags,
-            variants=_VARIANTS[variant],
-        )
+        source = VisionoSource(client, chosen, variants=_VARIANTS[variant])
     fetch_settings = settings or FetchSettings(
         chunk_size=chunk_size,
-        max_attempts=max_attempts,
-        backoff=backoff,
+        retry=policy,
         refresh_margin=refresh_margin,
         read_timeout=read_timeout,
         file_timeout=file_timeout,
@@ -674,7 +724,8 @@ async def archive(
     )
     fetch_settings = _with_source_traits(fetch_settings, source)
     root = await anyio.to_thread.run_sync(os.path.abspath, os.fspath(dest))
-    tally = _Tally(root, on_progress)
+    selected = getattr(source, "selection", None)  # a VisionoSource's (a custom one: None)
+    tally = _Tally(root, on_progress, selected if isinstance(selected, Selection) else None)
     tally.count_api_calls(client)
     try:
         async with contextlib.AsyncExitStack() as stack:

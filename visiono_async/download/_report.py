@@ -7,6 +7,7 @@ from collections import Counter
 import attrs
 
 from .._exceptions import DownloadError
+from .._selection import Selection
 
 __all__ = ["ArchiveError", "ArchiveReport", "FailedFile", "format_size"]
 
@@ -62,6 +63,8 @@ class ArchiveReport:
             the batch fetches.
         dest: The destination folder.
         waited: Seconds the run waited for the API budget (see ``archive(max_wait=)``).
+        selection: What the run was asked to archive from Visiono; ``None`` for a
+            custom source.
     """
 
     downloaded: int
@@ -72,6 +75,7 @@ class ArchiveReport:
     api_calls: int
     dest: str = ""
     waited: float = 0.0
+    selection: Selection | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,7 +83,8 @@ class ArchiveReport:
         return not self.failed
 
     def summary(self) -> str:
-        """A few lines for humans: counts, volume, rate, API calls and failures by reason."""
+        """A few lines for humans: counts, volume, rate, API calls and failures by reason
+        (and, when a Visiono selection found nothing at all, that selection)."""
         rate = self.bytes / self.elapsed if self.elapsed > 0 else 0.0
         lines = [
             f"{self.downloaded} downloaded, {self.skipped} skipped, {len(self.failed)} failed"
@@ -88,6 +93,9 @@ class ArchiveReport:
         ]
         if self.dest:
             lines.append(f"files in {self.dest}")
+        if self.selection is not None and not (self.downloaded or self.skipped or self.failed):
+            # Said only when it explains something: a filter that matched nothing, say.
+            lines.append(f"nothing to archive (selected: {self.selection})")
         if self.waited:
             lines.append(f"waited {self.waited:.0f}s for the API budget")
         if self.failed:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable
 from typing import Any, Literal
 
 import attrs
 
 from .._converter import parse_datetime
+from .._selection import Selection, resolve_selection
 from ._paths import mime_for_url
 from ._source import Batch, RemoteFile
 
@@ -200,64 +201,65 @@ class VisionoBatch:
 
 
 class VisionoSource:
-    """Photo requests and smart links, by id and by list filters, streamed page by page.
+    """Photo requests and smart links, chosen by a :class:`Selection`, streamed page by page.
 
-    With no ids and no filters, every photo request and every smart link is listed.
+    With no selection (or ``Selection()``), every photo request and every smart link is
+    listed. The flat keywords are the selection's shorthand, as for ``archive``.
 
     Args:
         client: The ``VisionoClient``.
-        photo_requests: Photo request ids.
-        smart_links: Smart link ids.
-        status: List photo requests with this status.
-        created_after: List photo requests created after this.
-        created_before: List photo requests created before this.
-        is_active: List smart links with this active flag.
-        tags: List smart links with these tags.
+        selection: What to list and fetch.
+        photo_requests: Shorthand: photo request ids.
+        smart_links: Shorthand: smart link ids.
+        status: Shorthand: list photo requests with this status.
+        created_after: Shorthand: list photo requests created after this.
+        created_before: Shorthand: list photo requests created before this.
+        is_active: Shorthand: list smart links with this active flag.
+        tags: Shorthand: list smart links with any of these tags.
         variants: The variants its batches return (``"original"``, ``"thumbnail"``); both
             by default. ``archive`` passes the ones it was asked for.
+
+    Raises:
+        TypeError: ``selection`` and a flat keyword given together, or a bad value (see
+            ``Selection``).
+        ValueError: A bad value (see ``Selection``).
     """
 
     def __init__(
         self,
         client: Any,
+        selection: Selection | None = None,
         *,
-        photo_requests: Iterable[str] = (),
-        smart_links: Iterable[str] = (),
+        photo_requests: Iterable[str] | None = None,
+        smart_links: Iterable[str] | None = None,
         status: str | None = None,
-        created_after: dt.datetime | str | None = None,
-        created_before: dt.datetime | str | None = None,
+        created_after: dt.datetime | dt.date | str | None = None,
+        created_before: dt.datetime | dt.date | str | None = None,
         is_active: bool | None = None,
-        tags: Sequence[str] | None = None,
+        tags: Iterable[str] | None = None,
         variants: Collection[str] = _ALL_VARIANTS,
     ) -> None:
         self._client = client
         self._variants = frozenset(variants)
-        self._photo_requests = list(photo_requests)
-        self._smart_links = list(smart_links)
-        self._pr_filters = {
-            k: v
-            for k, v in {
-                "status": status,
-                "created_after": created_after,
-                "created_before": created_before,
-            }.items()
-            if v is not None
-        }
-        self._sl_filters: dict[str, Any] = {
-            k: v for k, v in {"is_active": is_active, "tags": tags}.items() if v is not None
-        }
-        everything = not (
-            self._photo_requests or self._smart_links or self._pr_filters or self._sl_filters
+        self.selection = resolve_selection(
+            selection,
+            photo_requests=photo_requests,
+            smart_links=smart_links,
+            status=status,
+            created_after=created_after,
+            created_before=created_before,
+            is_active=is_active,
+            tags=tags,
         )
-        self._list_requests = everything or bool(self._pr_filters)
-        self._list_links = everything or bool(self._sl_filters)
+        """What this source lists and fetches."""
 
     async def batches(self) -> AsyncIterator[Batch]:
         """Yield one batch per photo request and smart link, each at most once."""
+        chosen = self.selection
         seen: set[str] = set()
         for kind, ids in (
-            ("photo_request", self._photo_requests),
-            ("smart_link", self._smart_links),
+            ("photo_request", chosen.photo_requests),
+            ("smart_link", chosen.smart_links),
         ):
             for key in ids:
                 if key not in seen:
@@ -268,14 +270,14 @@ class VisionoSource:
                         key,
                         variants=self._variants,
                     )
-        if self._list_requests:
-            async for request in self._client.photo_requests.list(**self._pr_filters):
+        if chosen.lists_photo_requests:
+            async for request in self._client.photo_requests.list(**chosen.photo_request_filters):
                 key = str(request.id)
                 if key not in seen:
                     seen.add(key)
                     yield VisionoBatch(self._client, "photo_request", key, variants=self._variants)
-        if self._list_links:
-            async for link in self._client.smart_links.list(**self._sl_filters):
+        if chosen.lists_smart_links:
+            async for link in self._client.smart_links.list(**chosen.smart_link_filters):
                 key = str(link.id)
                 if key not in seen:
                     seen.add(key)
