@@ -278,12 +278,29 @@ class TestShorthand:
             (
                 {"settings": FetchSettings(), "retry": RetryPolicy()},
                 TypeError,
-                r"settings= holds the retry policy \(settings\.retry\)",
+                r"settings= holds retry= \(a FetchSettings field each; the retry options are "
+                r"settings\.retry\)",
             ),
             (
                 {"settings": FetchSettings(), "max_attempts": 3},
                 TypeError,
-                r"settings= holds the retry policy \(settings\.retry\)",
+                r"settings= holds max_attempts= \(a FetchSettings field each; the retry "
+                r"options are settings\.retry\)",
+            ),
+            (
+                {"settings": FetchSettings(), "read_timeout": 5.0, "fsync": True},
+                TypeError,
+                r"settings= holds read_timeout=, fsync= \(a FetchSettings field each",
+            ),
+            (
+                {"settings": FetchSettings(), "chunk_size": 4096},
+                TypeError,
+                r"settings= holds chunk_size=",
+            ),
+            (
+                {"settings": FetchSettings(), "refresh_margin": 1.0, "file_timeout": 9.0},
+                TypeError,
+                r"settings= holds refresh_margin=, file_timeout=",
             ),
             ({"retry": 3}, TypeError, r"retry must be a RetryPolicy, got int"),
             ({"max_attempts": 0}, ValueError, r"max_attempts must be at least 1, got 0"),
@@ -297,6 +314,9 @@ class TestShorthand:
             "retry-and-backoff",
             "settings-and-retry",
             "settings-and-max_attempts",
+            "settings-and-timeouts",
+            "settings-and-chunk_size",
+            "settings-and-refresh_margin",
             "retry-not-a-policy",
             "no-attempt",
             "fractional-attempts",

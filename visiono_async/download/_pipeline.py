@@ -639,9 +639,11 @@ async def archive(
         transport: The ``StorageTransport`` that fetches from storage (``LeanTransport``,
             ``AiohttpTransport`` or your own); it stays yours, open after the run. Takes
             precedence over ``http``.
-        settings: Full fetch settings; overrides the individual tuning options (its
-            ``retry`` is the retry policy: ``retry``, ``max_attempts`` and ``backoff``
-            cannot be given with it).
+        settings: Full fetch settings, instead of the individual options it holds
+            (``chunk_size``, ``refresh_margin``, ``read_timeout``, ``file_timeout``,
+            ``fsync``, and ``retry``/``max_attempts``/``backoff`` as ``settings.retry``):
+            any of those given with it, other than at its default, is a ``TypeError``
+            rather than silently ignored.
         max_wait: Seconds the run may wait in all for the API budget (past the hourly
             limit, ``download-urls`` calls are refused until the window resets; the run
             waits, saying so in ``"waiting"`` events and ``report.waited``, while the
@@ -695,10 +697,16 @@ async def archive(
         is_active=is_active,
         tags=tags,
     )
-    if settings is not None and (retry, max_attempts, backoff) != (None, None, None):
-        raise TypeError(
-            "settings= holds the retry policy (settings.retry): pass retry=, max_attempts= "
-            "or backoff= without settings="
+    if settings is not None:
+        _refuse_with_settings(
+            retry=retry,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            chunk_size=chunk_size,
+            refresh_margin=refresh_margin,
+            read_timeout=read_timeout,
+            file_timeout=file_timeout,
+            fsync=fsync,
         )
     policy = download_retry(retry, max_attempts=max_attempts, backoff=backoff)
     if source is not None:
@@ -814,6 +822,29 @@ async def archive(
         if exc.report is None:
             exc.report = tally.report()
         raise
+
+
+_TUNING_DEFAULTS: dict[str, object] = {
+    "retry": None,
+    "max_attempts": None,
+    "backoff": None,
+    "chunk_size": 512 * 1024,
+    "refresh_margin": 60.0,
+    "read_timeout": 60.0,
+    "file_timeout": None,
+    "fsync": False,
+}
+"""``archive()``'s defaults of the options that ``settings=`` holds."""
+
+
+def _refuse_with_settings(**given: object) -> None:
+    """Raise if an option ``settings=`` holds was given besides it (it would be ignored)."""
+    clashing = [f"{name}=" for name, value in given.items() if value != _TUNING_DEFAULTS[name]]
+    if clashing:
+        raise TypeError(
+            f"settings= holds {', '.join(clashing)} (a FetchSettings field each; the retry "
+            "options are settings.retry): set them in settings, or pass them without settings="
+        )
 
 
 def _with_source_traits(settings: FetchSettings, source: Source) -> FetchSettings:
