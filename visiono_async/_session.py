@@ -461,15 +461,26 @@ class Session:
             except Exception:  # a display callback must never fail the call
                 logger.exception("wait listener %r failed", listener)
 
-    async def _observe(self, headers: Mapping[str, str]) -> None:
+    async def _observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Record the rate-limit headers and hold the budget once for what the server says.
+
+        A 429 states its wait twice (``Retry-After`` and a used-up window's reset): the
+        budget is held once, for the longer of the two, so that another client on the same
+        budget books one wait, not one per hold that moves the end a few milliseconds.
+        """
         info = RateLimitInfo.from_headers(headers)
-        if info is None:
+        if info is not None:
+            self._shared.rate_limit = info
+        if self._pacer is None:
             return
-        self._shared.rate_limit = info
-        if self._pacer is not None and info.remaining == 0:
-            wait = info.seconds_until_reset()
-            if wait:
-                await self._pacer.hold(wait)
+        waits: list[float | None] = []
+        if info is not None and info.remaining == 0:
+            waits.append(info.seconds_until_reset())
+        if status == 429:
+            waits.append(parse_retry_after(headers.get("Retry-After")))
+        wait = max((w for w in waits if w), default=None)
+        if wait:
+            await self._pacer.hold(wait)
 
     async def _pace(self, method: str, path: str) -> None:
         if self._pacer is None:
@@ -623,7 +634,7 @@ class Session:
                     proxy=self.proxy.url,
                     status_code=407,
                 )
-            await self._observe(resp_headers)
+            await self._observe(status, resp_headers)
             if 200 <= status < 300:
                 body = _parse_json(raw)
                 request_id = _request_id(body if body is not _NOT_JSON else None, resp_headers)
@@ -671,8 +682,6 @@ class Session:
             if not policy.is_retryable_status(method, status, idempotent=safe_to_resend):
                 raise api_error
             server_wait = _retry_after(resp_headers)
-            if status == 429 and server_wait is not None and self._pacer is not None:
-                await self._pacer.hold(server_wait)
             if attempt >= policy.max_retries:
                 raise api_error
             wait = policy.backoff(attempt, server_wait)
