@@ -71,6 +71,21 @@ def test_the_client_method_takes_exactly_archives_options() -> None:
     assert all(kind is not inspect.Parameter.VAR_KEYWORD for _, kind, _, _ in actual)
 
 
+def test_iter_archive_takes_archives_options_but_on_progress() -> None:
+    """``iter_archive`` lists ``archive``'s options (names, kinds, defaults, types, order)
+    but ``on_progress``, which its events replace, plus ``buffer``: a new ``archive``
+    option it does not list fails here instead of being unreachable from it."""
+    expected, _ = _options(download.archive)
+    actual, _ = _options(download.iter_archive)
+
+    assert [o for o in expected if o[0] != "on_progress"] == [o for o in actual if o[0] != "buffer"]
+    known = {name for name, *_ in expected}
+    assert ["buffer"] == [name for name, *_ in actual if name not in known]
+    assert all(kind is not inspect.Parameter.VAR_KEYWORD for _, kind, _, _ in actual)
+    doc = inspect.getdoc(download.iter_archive) or ""
+    assert [] == [name for name, *_ in actual if f"\n    {name}: " not in doc]
+
+
 def test_the_client_method_documents_every_option() -> None:
     """Each option of ``VisionoClient.archive`` has its line in the docstring's Args."""
     doc = inspect.getdoc(VisionoClient.archive) or ""

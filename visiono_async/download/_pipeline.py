@@ -666,9 +666,9 @@ async def archive(
         AuthenticationError: The API key was rejected.
         PermissionDeniedError: The key lacks a scope (``download_urls:read``).
         APIError: A listing call failed.
-        TypeError: ``template`` not a string; ``selection`` and a flat keyword of it, ``source`` and a selection,
-            ``retry`` and ``max_attempts``/``backoff``, or ``settings`` and any of those
-            three, given together; a single string for ``photo_requests``,
+        TypeError: ``template`` not a string; ``selection`` and a flat keyword of it,
+            ``source`` and a selection, ``retry`` and ``max_attempts``/``backoff``, or
+            ``settings`` and any of the options it holds, given together; a single string for ``photo_requests``,
             ``smart_links`` or ``tags``.
         ValueError: ``concurrency`` below 1, ``max_attempts`` below 1, an unknown
             ``variant``, a naming template with more than plain field names (or, without
@@ -1031,9 +1031,36 @@ class ArchiveEvents:
 async def iter_archive(
     client: ArchiveClient | None,
     dest: str | os.PathLike[str],
+    selection: Selection | None = None,
     *,
+    photo_requests: Iterable[str] | None = None,
+    smart_links: Iterable[str] | None = None,
+    status: str | None = None,
+    created_after: dt.datetime | dt.date | str | None = None,
+    created_before: dt.datetime | dt.date | str | None = None,
+    is_active: bool | None = None,
+    tags: Iterable[str] | None = None,
+    source: Source | None = None,
+    concurrency: int = 16,
+    variant: Variant = "original",
+    template: str = DEFAULT_TEMPLATE,
+    sidecar: bool = False,
+    fsync: bool = False,
+    progress: bool = False,
+    lookahead: int = 4,
+    refresh_margin: float = 60.0,
+    retry: RetryPolicy | None = None,
+    max_attempts: int | None = None,
+    backoff: float | None = None,
+    read_timeout: float = 60.0,
+    file_timeout: float | None = None,
+    chunk_size: int = 512 * 1024,
+    http: aiohttp.ClientSession | None = None,
+    transport: StorageTransport | None = None,
+    settings: FetchSettings | None = None,
+    max_wait: float | None = None,
+    shared_dest: bool = False,
     buffer: int = _EVENTS_BUFFER,
-    **options: Any,
 ) -> AsyncIterator[ArchiveEvents]:
     """Run ``archive`` in the background and iterate over its progress events.
 
@@ -1045,11 +1072,41 @@ async def iter_archive(
                     print(event.path)
         print(events.report)
 
+    The options are ``archive()``'s, but ``on_progress`` (the events are what this
+    yields) and with ``buffer`` added; each means what it means there.
+
     Args:
         client: As for ``archive``.
         dest: As for ``archive``.
+        selection: As for ``archive``.
+        photo_requests: As for ``archive``.
+        smart_links: As for ``archive``.
+        status: As for ``archive``.
+        created_after: As for ``archive``.
+        created_before: As for ``archive``.
+        is_active: As for ``archive``.
+        tags: As for ``archive``.
+        source: As for ``archive``.
+        concurrency: As for ``archive``.
+        variant: As for ``archive``.
+        template: As for ``archive``.
+        sidecar: As for ``archive``.
+        fsync: As for ``archive``.
+        progress: As for ``archive``.
+        lookahead: As for ``archive``.
+        refresh_margin: As for ``archive``.
+        retry: As for ``archive``.
+        max_attempts: As for ``archive``.
+        backoff: As for ``archive``.
+        read_timeout: As for ``archive``.
+        file_timeout: As for ``archive``.
+        chunk_size: As for ``archive``.
+        http: As for ``archive``.
+        transport: As for ``archive``.
+        settings: As for ``archive``.
+        max_wait: As for ``archive``.
+        shared_dest: As for ``archive``.
         buffer: Events that may wait for the reader before new files wait too.
-        **options: Any keyword option of ``archive`` except ``on_progress``.
 
     Yields:
         The events (a bounded buffer: a slow reader slows the run); ``report`` is filled
@@ -1062,7 +1119,39 @@ async def iter_archive(
     async def run() -> None:
         _LISTENER_ROOM.set(events._room)
         try:
-            events.report = await archive(client, dest, on_progress=events._put, **options)
+            events.report = await archive(
+                client,
+                dest,
+                selection,
+                photo_requests=photo_requests,
+                smart_links=smart_links,
+                status=status,
+                created_after=created_after,
+                created_before=created_before,
+                is_active=is_active,
+                tags=tags,
+                source=source,
+                concurrency=concurrency,
+                variant=variant,
+                template=template,
+                sidecar=sidecar,
+                fsync=fsync,
+                progress=progress,
+                lookahead=lookahead,
+                refresh_margin=refresh_margin,
+                retry=retry,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                read_timeout=read_timeout,
+                file_timeout=file_timeout,
+                chunk_size=chunk_size,
+                http=http,
+                transport=transport,
+                settings=settings,
+                max_wait=max_wait,
+                shared_dest=shared_dest,
+                on_progress=events._put,
+            )
         finally:
             events._close()
 
