@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from .._selection import Selection as Selection
 from ._aiohttp import AiohttpTransport as AiohttpTransport
+from ._events import ArchiveEvents as ArchiveEvents
+from ._events import iter_archive as iter_archive
 from ._fetch import DOWNLOAD_RETRY as DOWNLOAD_RETRY
 from ._fetch import FetchSettings as FetchSettings
 from ._http import BodyPipe as BodyPipe
@@ -23,10 +25,8 @@ from ._paths import render_path as render_path
 from ._paths import sanitize_component as sanitize_component
 from ._paths import validate_template as validate_template
 from ._pipeline import ArchiveClient as ArchiveClient
-from ._pipeline import ArchiveEvents as ArchiveEvents
 from ._pipeline import Variant as Variant
 from ._pipeline import archive as archive
-from ._pipeline import iter_archive as iter_archive
 from ._progress import PlainProgress as PlainProgress
 from ._progress import ProgressCallback as ProgressCallback
 from ._progress import ProgressEvent as ProgressEvent
