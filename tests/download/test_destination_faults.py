@@ -36,8 +36,10 @@ class TestFullDisk:
         error = info.value
         assert "disk_full" == error.reason
         assert "No space left" in str(error)
-        # The worker does not start the next queued file once the run is stopping.
-        assert 3 == len([r for r in emulator.requests if "/storage/" in r.path])
+        # Once the run is stopping no queued file starts: the 3 up to the failing one, and
+        # at most the one the worker had begun while the failing one was being finished
+        # (a worker hands a fetched file to the finisher and goes on to its next).
+        assert len([r for r in emulator.requests if "/storage/" in r.path]) in (3, 4)
         assert error.report is not None
         assert 2 == error.report.downloaded
         assert ["disk_full"] == [f.reason for f in error.report.failed]

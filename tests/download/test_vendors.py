@@ -120,7 +120,6 @@ class TestCameraAPI:
     async def test_a_file_not_started_before_available_at(self, tmp_path: Path) -> None:
         """available_at in the future: no GET before it, so no 404 is ever seen."""
         async with CameraAPI(delay=0.3) as api:
-            now = dt.datetime.now(dt.timezone.utc)
 
             async def capture() -> list[RemoteFile]:
                 import aiohttp
@@ -130,13 +129,13 @@ class TestCameraAPI:
                     http.post(f"{api.base_url}/api/devices/d/capture") as resp,
                 ):
                     shot = await resp.json()
-                return [
-                    RemoteFile(
-                        id="d",
-                        url=shot["image_url"],
-                        available_at=now + dt.timedelta(seconds=0.4),
-                    )
-                ]
+                # Counted from when the answer is here, which is after the camera's own
+                # clock started (a start counted from before the call raced a slow one);
+                # 50 ms more for a timer that fires a clock tick early.
+                ready = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+                    seconds=shot["available_in"] + 0.05
+                )
+                return [RemoteFile(id="d", url=shot["image_url"], available_at=ready)]
 
             report = await archive(
                 None,

@@ -290,7 +290,9 @@ class FetchContext:
         io: The stream threads that move large bodies from socket to file.
         limiter: Bounds the worker threads of all other file work.
         finisher: The finish-and-record stage files are handed to.
-        batch_key: The batch key of a file (for its record), by file id.
+        wait_for_record: Whether a fetch waits until its file is recorded (a run that
+            shares its destination holds each file's claim until then); otherwise it
+            returns once the file is handed to the finisher, which reports the outcome.
     """
 
     http: StorageTransport
@@ -300,6 +302,7 @@ class FetchContext:
     io: IOThreads
     limiter: anyio.CapacityLimiter
     finisher: Finisher
+    wait_for_record: bool = False
     _names: Iterator[int] = attrs.field(init=False, factory=itertools.count)
     _prefix: str = attrs.field(init=False)
 
@@ -428,7 +431,7 @@ def _content_range_start(value: str | None) -> tuple[int, int | None] | None:
 
 async def _attempt(
     ctx: FetchContext, sink: Sink, file: RemoteFile, target: Target, batch: str
-) -> ArchivedFile:
+) -> ArchivedFile | None:
     """One GET of the file; raises _Retry, _Refresh or _Fail when it does not archive it."""
     headers: dict[str, str] = dict(file.headers)
     resuming = sink.written > 0
@@ -525,6 +528,10 @@ async def _attempt(
     )
     # ``size``: bytes not yet reported (of those, ``pending`` still to write): counted
     # once handed in, as the file will be finished whatever happens to this task.
+    if not ctx.wait_for_record:
+        await ctx.finisher.hand_in(item)
+        ctx.on_bytes(size)
+        return None
     archived = await ctx.finisher.finish(item)
     ctx.on_bytes(size)
     if archived is None:
@@ -671,7 +678,7 @@ def _delay(settings: FetchSettings, failures: int, retry_after: float | None) ->
 
 async def fetch_file(
     ctx: FetchContext, urls: BatchURLs, file_id: str, target: Target
-) -> ArchivedFile:
+) -> ArchivedFile | None:
     """Archive one file of a batch under ``target``, with retries, refreshes and resume.
 
     Args:
@@ -681,7 +688,8 @@ async def fetch_file(
         target: Its path relative to ``dest`` and whether to write a sidecar.
 
     Returns:
-        What was written.
+        What was written, with ``ctx.wait_for_record``; otherwise ``None`` once the file
+        is handed to the finisher (its ``on_archived``/``on_failed`` tell the outcome).
 
     Raises:
         DownloadError: The file could not be archived; ``reason`` says why. The temp file
@@ -714,7 +722,7 @@ async def fetch_file(
 
 async def _fetch_loop(
     ctx: FetchContext, urls: BatchURLs, file_id: str, target: Target, sink: Sink
-) -> ArchivedFile:
+) -> ArchivedFile | None:
     """fetch_file's attempts: retries, refreshes and resumes; raises _Fail when done trying."""
     settings = ctx.settings
     max_refreshes = 1 if settings.refresh_expensive else settings.max_refreshes

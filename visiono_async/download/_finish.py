@@ -1,7 +1,11 @@
 """The finish-and-record stage: the last write, the manifest row, the final name.
 
-A fetched file's temp file is handed here with its last bytes. Files that arrive while a
-group is in a worker thread form the next group (group commit): in one thread job each is
+A fetched file's temp file is handed here with its last bytes, and its worker goes on to
+its next file: the outcome comes back through ``on_archived`` or ``on_failed`` (a run
+sharing its destination waits instead, with :meth:`Finisher.finish`, to hold its claim
+until the row is in). At most ``room`` files wait here; past that, workers wait for room,
+so a stalled disk holds the fetches back rather than filling memory. Files that arrive
+while a group is in a worker thread form the next group (group commit): in one thread job each is
 closed and hashed, the group's rows are committed in one transaction, and only then does
 each file take its final name (``os.replace``) and its sidecar. So a file under a final
 name always has its row, whatever stops the run: a failed commit (full disk, read-only
@@ -76,6 +80,9 @@ class Finishing:
     done: anyio.Event = attrs.field(factory=anyio.Event)
     archived: ArchivedFile | None = None
     failure: tuple[str, str] | None = None
+    detached: bool = False
+    """Handed in with :meth:`Finisher.hand_in`: it holds room, and its failure is reported
+    through ``on_failed`` (a caller of :meth:`Finisher.finish` reports its own)."""
 
 
 class Finisher:
@@ -88,6 +95,9 @@ class Finisher:
         limiter: Bounds the worker threads of the run's file work.
         on_archived: Called on the event loop for each file under its final name, after
             its row is committed (counts it, reports it).
+        on_failed: Called on the event loop for each file handed in with
+            :meth:`hand_in` that could not be finished (``item.failure`` says why).
+        room: Files handed in with :meth:`hand_in` that may wait to be finished.
     """
 
     def __init__(
@@ -98,13 +108,18 @@ class Finisher:
         fsync: bool,
         limiter: anyio.CapacityLimiter,
         on_archived: Callable[[ArchivedFile], None],
+        on_failed: Callable[[Finishing], None],
+        room: int,
     ) -> None:
         self._dest = dest
         self._manifest = manifest
         self._fsync = fsync
         self._limiter = limiter
         self._on_archived = on_archived
-        # Unbounded, yet bounded by the workers: each hands in one file and waits for it.
+        self._on_failed = on_failed
+        # The stream never blocks a sender (so a cancelled hand-in never leaves a file
+        # half handed over); the room is what bounds it.
+        self._room = anyio.Semaphore(room)
         self._send: MemoryObjectSendStream[Finishing]
         self._send, self._receive = anyio.create_memory_object_stream[Finishing](math.inf)
         self.fatal: ArchiveError | None = None
@@ -118,6 +133,15 @@ class Finisher:
         """No more files will come (the finisher tasks end once the queue is empty)."""
         self._send.close()
         self._receive.close()
+
+    async def hand_in(self, item: Finishing) -> None:
+        """Hand a file in, waiting only for room; its outcome goes to ``on_archived`` or
+        ``on_failed``. Once this returns the file is this stage's: it is finished and
+        recorded even if the run is cancelled."""
+        await self._room.acquire()
+        item.detached = True
+        self._send.send_nowait(item)
+        item.sink.handed_over = True
 
     async def finish(self, item: Finishing) -> ArchivedFile | None:
         """Hand a file in and wait until it is under its final name, recorded.
@@ -166,8 +190,13 @@ class Finisher:
         self._manifest.note(archived)
         for item in group:
             item.done.set()
+            if item.detached:
+                self._room.release()
         for record in archived:
             self._on_archived(record)
+        for item in group:
+            if item.detached and item.failure is not None:
+                self._on_failed(item)
 
     # -- in a worker thread ---------------------------------------------------------
 

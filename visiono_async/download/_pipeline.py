@@ -59,8 +59,9 @@ from ._fetch import (
     Target,
     download_retry,
     fetch_file,
+    redact_url,
 )
-from ._finish import Finisher
+from ._finish import Finisher, Finishing
 from ._http import LeanTransport
 from ._manifest import STATE_CHANGED, Manifest
 from ._paths import (
@@ -303,6 +304,8 @@ class _Run:
         self.claimed: dict[str, str] = {}
         self.fatal: DownloadError | None = None
         self.error: Exception | None = None
+        self.fetching: anyio.CancelScope | None = None
+        """The fetch stage's scope: a fatal failure (a full disk) cancels it."""
 
     # -- stages -----------------------------------------------------------------------
 
@@ -397,10 +400,9 @@ class _Run:
         finally:
             state.finish_dispatch()
 
-    async def work(
-        self, ctx: FetchContext, receive: MemoryObjectReceiveStream[_Job], tg: TaskGroup
-    ) -> None:
-        """fetch: one worker; each file goes on to the finisher once its bytes are in."""
+    async def work(self, ctx: FetchContext, receive: MemoryObjectReceiveStream[_Job]) -> None:
+        """fetch: one worker; each file goes on to the finisher once its bytes are in, and
+        the worker to its next file (the finisher reports how the file ended)."""
         async with receive:
             while True:
                 if self.listener_room is not None:
@@ -419,11 +421,11 @@ class _Run:
                 if self.fatal is not None or self.error is not None:
                     return  # the run is stopping (a fatal file error, a failed stage)
                 try:
-                    await self._one(ctx, job, tg)
+                    await self._one(ctx, job)
                 finally:
                     job.state.done_one()
 
-    async def _one(self, ctx: FetchContext, job: _Job, tg: TaskGroup) -> None:
+    async def _one(self, ctx: FetchContext, job: _Job) -> None:
         rel = job.target.rel_path
         self.tally.emit("file_started", file_id=job.file_id, path=rel)
         try:
@@ -440,9 +442,27 @@ class _Run:
         except DownloadError as exc:
             who = exc.submission_id or job.file_id
             self.tally.fail(who, rel, exc.reason, str(exc))
-            if exc.reason in FATAL_REASONS and self.fatal is None:
-                self.fatal = exc
-                tg.cancel_scope.cancel()
+            self._stop_if_fatal(exc)
+
+    def finish_failed(self, item: Finishing) -> None:
+        """record: a file the finisher could not finish (its worker has moved on)."""
+        assert item.failure is not None
+        reason, message = item.failure
+        exc = DownloadError(
+            message,
+            reason=reason,
+            url=redact_url(item.file.url),
+            submission_id=item.file.known("submission_id"),
+        )
+        self.tally.fail(exc.submission_id or item.file.id, item.rel_path, reason, message)
+        self._stop_if_fatal(exc)
+
+    def _stop_if_fatal(self, exc: DownloadError) -> None:
+        """A reason that would fail every following file too stops the fetches."""
+        if exc.reason in FATAL_REASONS and self.fatal is None:
+            self.fatal = exc
+            if self.fetching is not None:
+                self.fetching.cancel()
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -783,6 +803,8 @@ async def archive(
                 fsync=fetch_settings.fsync,
                 limiter=limiter,
                 on_archived=tally.on_archived,
+                on_failed=run.finish_failed,
+                room=concurrency,
             )
             ctx = FetchContext(
                 storage,
@@ -792,6 +814,7 @@ async def archive(
                 io=io,
                 limiter=limiter,
                 finisher=finisher,
+                wait_for_record=shared is not None,
             )
             await _run_stages(
                 run,
@@ -916,6 +939,7 @@ async def _run_stages(
             outer.start_soon(_guard, run, outer, finisher.run, finisher.receiver())
         try:
             async with anyio.create_task_group() as tg:
+                run.fetching = tg.cancel_scope
                 batches_send, batches_recv = anyio.create_memory_object_stream[Batch](0)
                 # The look-ahead: planned files waiting for a worker. A full stream holds
                 # the signing tasks back.
@@ -933,7 +957,7 @@ async def _run_stages(
                         )
                 async with jobs_recv:
                     for _ in range(concurrency):
-                        tg.start_soon(_guard, run, tg, run.work, ctx, jobs_recv.clone(), tg)
+                        tg.start_soon(_guard, run, tg, run.work, ctx, jobs_recv.clone())
         finally:
             finisher.close_intake()  # the finishers end once what was handed in is done
     if run.error is not None:
