@@ -184,6 +184,34 @@ class TestEmulatorCommand:
             proc.send_signal(signal.SIGINT)
         assert 2 == len(receiver.received)
 
+    async def test_webhook_timeout_fails_a_slow_answer_and_retries(self) -> None:
+        """``--webhook-timeout 0.2``: a receiver that takes 5 s to answer has its delivery
+        counted as failed and retried. With the default 30 s it answers 200 in time and no
+        second delivery ever comes, so the second one is the option's doing."""
+        async with (
+            Receiver([0, 200], hang=5.0) as receiver,
+            python_child(
+                "-m", "visiono_async", "emulator", "--port", "0",
+                "--webhook-time-factor", "0.001", "--webhook-timeout", "0.2",
+            ) as proc,
+        ):  # fmt: skip
+            base, key = await printed_base_url_and_key(proc)
+            async with VisionoClient(api_key=key, base_url=base) as client:
+                await client.webhooks.create(url=receiver.url, events=["photo_request.created"])
+                await client.photo_requests.create(instructions="slow receiver")
+                with anyio.fail_after(20):
+                    while len(receiver.received) < 2:  # noqa: ASYNC110 - another process
+                        await anyio.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+        assert 2 == len(receiver.received)
+
+    @pytest.mark.parametrize("value", ["0", "-1", "nan"])
+    def test_a_webhook_timeout_must_be_positive(self, value: str) -> None:
+        """0, a negative number or NaN is refused with exit 2 and a sentence."""
+        result = run_cli("emulator", "--port", "0", "--webhook-timeout", value, timeout=30)
+        assert 2 == result.returncode
+        assert "--webhook-timeout must be positive" in result.stderr
+
     def test_a_webhook_time_factor_must_be_positive(self) -> None:
         """0 or less is refused with exit 2 and a sentence."""
         result = run_cli("emulator", "--port", "0", "--webhook-time-factor", "0", timeout=30)

@@ -50,8 +50,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1.0,
         metavar="F",
         help=(
-            "multiply the webhook retry delays (1, 5 and 30 minutes) and the delivery "
-            "timeout by F, e.g. 0.01 for retries after 0.6, 3 and 18 s (default 1)"
+            "multiply the webhook retry delays (1, 5 and 30 minutes) by F, e.g. 0.01 for "
+            "retries after 0.6, 3 and 18 s (default 1; the delivery timeout stays its own, "
+            "see --webhook-timeout)"
+        ),
+    )
+    parser.add_argument(
+        "--webhook-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help=(
+            "seconds a receiver has to answer a delivery before it counts as failed and is "
+            "retried (default Visiono's 30)"
         ),
     )
     parser.set_defaults(func=run)
@@ -64,6 +75,10 @@ async def run(args: argparse.Namespace) -> int:
     if args.webhook_time_factor <= 0:
         print("visiono emulator: --webhook-time-factor must be positive", file=sys.stderr)
         return 2
+    if args.webhook_timeout is not None and not args.webhook_timeout > 0:
+        print("visiono emulator: --webhook-timeout must be positive", file=sys.stderr)
+        return 2
+    timeout = {} if args.webhook_timeout is None else {"webhook_timeout": args.webhook_timeout}
     # Installed first: SIGTERM or SIGHUP (kill, a closed terminal), even while nginx
     # starts, stops the emulator the way Ctrl-C does, nginx ended and its folder removed.
     with _termination_signals() as stop:
@@ -74,6 +89,7 @@ async def run(args: argparse.Namespace) -> int:
             rate_limit_per_minute=args.rate_limit_per_minute,
             rate_limit_per_hour=args.rate_limit_per_hour,
             webhook_time_factor=args.webhook_time_factor,
+            **timeout,
         )
         try:
             await emu.start()
