@@ -146,12 +146,16 @@ async def demo(archive_dir: Path, workers: int = 3) -> None:
                 "VISIONO_API_KEY": key,
                 "VISIONO_BASE_URL": emulator.base_url,
             }
-            children = [
-                await anyio.open_process(
-                    [sys.executable, __file__, "worker"], env=env, stderr=subprocess.DEVNULL
-                )
-                for _ in range(workers)
-            ]
+            # Each worker's log goes to a file, shown only if the demo fails.
+            logs = [Path(workdir, f"worker-{n + 1}.log") for n in range(workers)]
+            children = []
+            for log in logs:
+                with log.open("wb") as err:
+                    children.append(
+                        await anyio.open_process(
+                            [sys.executable, __file__, "worker"], env=env, stderr=err
+                        )
+                    )
             secret: dict[str, str] = {}
             app = create_app(
                 redis_url=redis_url, secret=lambda: secret["value"], archive_dir=str(archive_dir)
@@ -159,7 +163,9 @@ async def demo(archive_dir: Path, workers: int = 3) -> None:
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-            server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none"))
+            server = uvicorn.Server(
+                uvicorn.Config(app, log_level="warning", ws="none", timeout_graceful_shutdown=5)
+            )
             try:
                 async with (
                     contextlib.AsyncExitStack() as stack,
@@ -189,16 +195,25 @@ async def demo(archive_dir: Path, workers: int = 3) -> None:
                     have = len(await read_manifest(archive_dir))
                     if have < expected:
                         answers = [[a.status_code for a in d.attempts] for d in emulator.deliveries]
+                        tails = "".join(
+                            f"\n--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-15:])
+                            for log in logs
+                        )
                         raise SystemExit(
                             f"only {have} of {expected} photos recorded after 30 s "
-                            f"(the receiver answered the deliveries with {answers})"
+                            f"(the receiver answered the deliveries with {answers}){tails}"
                         )
                     server.should_exit = True
             finally:
                 for child in children:
                     with contextlib.suppress(ProcessLookupError):
                         child.terminate()
-                    await child.wait()
+                for child in children:
+                    with anyio.move_on_after(10):  # a worker finishing its job, then gone
+                        await child.wait()
+                    if child.returncode is None:
+                        child.kill()
+                        await child.wait()
         rows = await read_manifest(archive_dir)
         print(f"{len(rows)} photos archived by {workers} workers into {archive_dir}:")
         for row in rows:

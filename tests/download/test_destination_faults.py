@@ -38,11 +38,15 @@ class TestFullDisk:
         assert "No space left" in str(error)
         # Once the run is stopping no queued file starts: the 3 up to the failing one, and
         # at most the one the worker had begun while the failing one was being finished
-        # (a worker hands a fetched file to the finisher and goes on to its next).
-        assert len([r for r in emulator.requests if "/storage/" in r.path]) in (3, 4)
+        # (a worker hands a fetched file to the finisher and goes on to its next). That one
+        # fails too if it was handed in before the stop, and is reported as such.
+        fetched = len([r for r in emulator.requests if "/storage/" in r.path])
+        assert fetched in (3, 4)
         assert error.report is not None
         assert 2 == error.report.downloaded
-        assert ["disk_full"] == [f.reason for f in error.report.failed]
+        failed = [f.reason for f in error.report.failed]
+        assert ["disk_full"] * len(failed) == failed
+        assert 1 <= len(failed) <= fetched - 2
         assert [] == temp_files(dest)
         on_disk = files_under(dest)
         entries = await read_manifest(dest)
