@@ -44,6 +44,21 @@ def storage_gets(emulator: Any) -> int:
     return len([r for r in emulator.requests if "/storage/" in r.path])
 
 
+async def archive_into(
+    reports: list[Any], client: Any, dest: Path, seeded: Any, concurrency: int, disk: GatedDisk
+) -> None:
+    """One archive run of ``seeded``'s photo request on ``disk``; its report into ``reports``."""
+    reports.append(
+        await archive(
+            client,
+            dest,
+            photo_requests=[seeded.photo_request_id],
+            concurrency=concurrency,
+            settings=FetchSettings(opener=disk.open),
+        )
+    )
+
+
 class TestWorkersMoveOn:
     async def test_a_worker_fetches_its_next_file_while_the_last_is_finished(
         self, client: Any, emulator: Any, dest: Path
@@ -54,20 +69,9 @@ class TestWorkersMoveOn:
         disk = GatedDisk()
         report: list[Any] = []
 
-        async def run() -> None:
-            report.append(
-                await archive(
-                    client,
-                    dest,
-                    photo_requests=[seeded.photo_request_id],
-                    concurrency=1,
-                    settings=FetchSettings(opener=disk.open),
-                )
-            )
-
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(run)
+                tg.start_soon(archive_into, report, client, dest, seeded, 1, disk)
                 await until(lambda: disk.opens == 1)
                 await until(lambda: storage_gets(emulator) == 2)
                 disk.gate.set()
@@ -87,20 +91,9 @@ class TestWorkersMoveOn:
         disk = GatedDisk()
         report: list[Any] = []
 
-        async def run() -> None:
-            report.append(
-                await archive(
-                    client,
-                    dest,
-                    photo_requests=[seeded.photo_request_id],
-                    concurrency=2,
-                    settings=FetchSettings(opener=disk.open),
-                )
-            )
-
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(run)
+                tg.start_soon(archive_into, report, client, dest, seeded, 2, disk)
                 await until(lambda: storage_gets(emulator) == 4)
                 # Nothing more may start: a wrong bound shows as a fifth GET in this time.
                 await anyio.sleep(0.3)
@@ -126,15 +119,7 @@ class TestWorkersMoveOn:
 
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(
-                    lambda: archive(
-                        client,
-                        dest,
-                        photo_requests=[seeded.photo_request_id],
-                        concurrency=1,
-                        settings=FetchSettings(opener=disk.open),
-                    )
-                )
+                tg.start_soon(archive_into, [], client, dest, seeded, 1, disk)
                 # File 1 in the stalled finisher, file 2 fetched and waiting for room.
                 await until(lambda: disk.opens == 1 and storage_gets(emulator) == 2)
                 tg.cancel_scope.cancel()
