@@ -168,41 +168,18 @@ class TestEmulatorCommand:
     async def test_webhook_retries_run_at_the_scaled_pace(self) -> None:
         """``--webhook-time-factor 0.001``: a failed delivery is retried after 0.06 s, not a
         minute (the test's own timeout would end a real-minute wait)."""
-        async with (
-            Receiver([500, 200]) as receiver,
-            python_child(
-                "-m", "visiono_async", "emulator", "--port", "0", "--webhook-time-factor", "0.001"
-            ) as proc,
-        ):
-            base, key = await printed_base_url_and_key(proc)
-            async with VisionoClient(api_key=key, base_url=base) as client:
-                await client.webhooks.create(url=receiver.url, events=["photo_request.created"])
-                await client.photo_requests.create(instructions="retried")
-                with anyio.fail_after(20):
-                    while len(receiver.received) < 2:  # noqa: ASYNC110 - another process
-                        await anyio.sleep(0.02)
-            proc.send_signal(signal.SIGINT)
+        async with Receiver([500, 200]) as receiver:
+            await _second_delivery(receiver, "--webhook-time-factor", "0.001")
         assert 2 == len(receiver.received)
 
     async def test_webhook_timeout_fails_a_slow_answer_and_retries(self) -> None:
         """``--webhook-timeout 0.2``: a receiver that takes 5 s to answer has its delivery
         counted as failed and retried. With the default 30 s it answers 200 in time and no
         second delivery ever comes, so the second one is the option's doing."""
-        async with (
-            Receiver([0, 200], hang=5.0) as receiver,
-            python_child(
-                "-m", "visiono_async", "emulator", "--port", "0",
-                "--webhook-time-factor", "0.001", "--webhook-timeout", "0.2",
-            ) as proc,
-        ):  # fmt: skip
-            base, key = await printed_base_url_and_key(proc)
-            async with VisionoClient(api_key=key, base_url=base) as client:
-                await client.webhooks.create(url=receiver.url, events=["photo_request.created"])
-                await client.photo_requests.create(instructions="slow receiver")
-                with anyio.fail_after(20):
-                    while len(receiver.received) < 2:  # noqa: ASYNC110 - another process
-                        await anyio.sleep(0.02)
-            proc.send_signal(signal.SIGINT)
+        async with Receiver([0, 200], hang=5.0) as receiver:
+            await _second_delivery(
+                receiver, "--webhook-time-factor", "0.001", "--webhook-timeout", "0.2"
+            )
         assert 2 == len(receiver.received)
 
     @pytest.mark.parametrize("value", ["0", "-1", "nan"])
@@ -381,3 +358,17 @@ class TestReadme:
         assert all(before.endswith("await") for before in calls), calls
         assert "from visiono_async.download import read_manifest" in text
         assert inspect.iscoroutinefunction(read_manifest)
+
+
+async def _second_delivery(receiver: Receiver, *flags: str) -> None:
+    """``visiono emulator FLAGS`` delivers one ``photo_request.created`` to ``receiver``;
+    returns once a second delivery of it (a retry) has arrived, fails after 20 s."""
+    async with python_child("-m", "visiono_async", "emulator", "--port", "0", *flags) as proc:
+        base, key = await printed_base_url_and_key(proc)
+        async with VisionoClient(api_key=key, base_url=base) as client:
+            await client.webhooks.create(url=receiver.url, events=["photo_request.created"])
+            await client.photo_requests.create(instructions="retried")
+            with anyio.fail_after(20):
+                while len(receiver.received) < 2:  # noqa: ASYNC110 - another process
+                    await anyio.sleep(0.02)
+        proc.send_signal(signal.SIGINT)

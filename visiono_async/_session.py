@@ -473,12 +473,9 @@ class Session:
             self._shared.rate_limit = info
         if self._pacer is None:
             return
-        waits: list[float | None] = []
-        if info is not None and info.remaining == 0:
-            waits.append(info.seconds_until_reset())
-        if status == 429:
-            waits.append(parse_retry_after(headers.get("Retry-After")))
-        wait = max((w for w in waits if w), default=None)
+        reset = info.seconds_until_reset() if info is not None and info.remaining == 0 else None
+        asked = parse_retry_after(headers.get("Retry-After")) if status == 429 else None
+        wait = max(reset or 0.0, asked or 0.0)
         if wait:
             await self._pacer.hold(wait)
 

@@ -5,9 +5,9 @@ its next file: the outcome comes back through ``on_archived`` or ``on_failed`` (
 sharing its destination waits instead, with :meth:`Finisher.finish`, to hold its claim
 until the row is in). At most ``room`` files wait here; past that, workers wait for room,
 so a stalled disk holds the fetches back rather than filling memory. Files that arrive
-while a group is in a worker thread form the next group (group commit): in one thread job each is
-closed and hashed, the group's rows are committed in one transaction, and only then does
-each file take its final name (``os.replace``) and its sidecar. So a file under a final
+while a group is in a worker thread form the next group (group commit): in one thread
+job each is closed and hashed, the group's rows are committed in one transaction, and
+only then does each file take its final name (``os.replace``) and its sidecar. So a file under a final
 name always has its row, whatever stops the run: a failed commit (full disk, read-only
 manifest) renames nothing, and a cancellation waits for the group in flight. A kill
 between the commit and a rename leaves a row without its file, which the next run's
@@ -138,7 +138,10 @@ class Finisher:
         """Hand a file in, waiting only for room; its outcome goes to ``on_archived`` or
         ``on_failed``. Once this returns the file is this stage's: it is finished and
         recorded even if the run is cancelled."""
-        await self._room.acquire()
+        try:
+            self._room.acquire_nowait()  # no trip through the event loop per file
+        except anyio.WouldBlock:
+            await self._room.acquire()
         item.detached = True
         self._send.send_nowait(item)
         item.sink.handed_over = True

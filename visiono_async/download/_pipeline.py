@@ -686,8 +686,8 @@ async def archive(
         APIError: A listing call failed.
         TypeError: ``template`` not a string; ``selection`` and a flat keyword of it,
             ``source`` and a selection, ``retry`` and ``max_attempts``/``backoff``, or
-            ``settings`` and any of the options it holds, given together; a single string for ``photo_requests``,
-            ``smart_links`` or ``tags``.
+            ``settings`` and any of the options it holds, given together; a single string
+            for ``photo_requests``, ``smart_links`` or ``tags``.
         ValueError: ``concurrency`` below 1, ``max_attempts`` below 1, an unknown
             ``variant``, a naming template with more than plain field names (or, without
             ``source``, a field Visiono photos do not have, such as ``{nope}``), a bad
