@@ -12,6 +12,7 @@ import anyio
 from archive_helpers import files_under, seed, temp_files
 
 from visiono_async.download import FetchSettings, archive, read_manifest
+from visiono_async.download._pipeline import _ROOM_PER_WORKER as ROOM
 
 _GATE_TIMEOUT = 20.0
 """How long a gated open waits for the test at most (a failing test must not hang)."""
@@ -73,7 +74,7 @@ class TestWorkersMoveOn:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(archive_into, report, client, dest, seeded, 1, disk)
                 await until(lambda: disk.opens == 1)
-                await until(lambda: storage_gets(emulator) == 2)
+                await until(lambda: storage_gets(emulator) >= 2)
                 disk.gate.set()
         finally:
             disk.gate.set()
@@ -85,43 +86,45 @@ class TestWorkersMoveOn:
     async def test_a_stalled_disk_holds_the_fetches_back(
         self, client: Any, emulator: Any, dest: Path
     ) -> None:
-        """While the disk stalls, at most ``concurrency`` files wait to be finished and each
-        worker holds one more: 2 x concurrency GETs, then nothing until the disk answers."""
-        seeded = await seed(client, emulator, 12, sizes=[20_000] * 12)
+        """While the disk stalls, at most ``_ROOM_PER_WORKER x concurrency`` files wait to be
+        finished and each worker holds one more, then nothing starts until the disk answers."""
+        held = (ROOM + 1) * 2
+        seeded = await seed(client, emulator, held + 4, sizes=[20_000] * (held + 4))
         disk = GatedDisk()
         report: list[Any] = []
 
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(archive_into, report, client, dest, seeded, 2, disk)
-                await until(lambda: storage_gets(emulator) == 4)
-                # Nothing more may start: a wrong bound shows as a fifth GET in this time.
+                await until(lambda: storage_gets(emulator) == held)
+                # Nothing more may start: a wrong bound shows as one GET more in this time.
                 await anyio.sleep(0.3)
-                assert 4 == storage_gets(emulator)
+                assert held == storage_gets(emulator)
                 assert 1 == disk.opens  # the first group is in its thread, stalled
                 disk.gate.set()
         finally:
             disk.gate.set()
 
-        assert (12, []) == (report[0].downloaded, report[0].failed)
-        assert 12 == storage_gets(emulator)
+        assert (held + 4, []) == (report[0].downloaded, report[0].failed)
+        assert held + 4 == storage_gets(emulator)
         entries = await read_manifest(dest)
         assert {e.path for e in entries} == set(files_under(dest))
 
     async def test_a_stop_while_waiting_for_room_keeps_what_was_handed_in(
         self, client: Any, emulator: Any, dest: Path
     ) -> None:
-        """Cancelled with one file handed in (its disk stalled) and one waiting for room:
-        the first is still finished and recorded, the second leaves nothing behind, and a
-        re-run fetches only what is missing."""
-        seeded = await seed(client, emulator, 4, sizes=[20_000] * 4)
+        """Cancelled with the room full (the first file's disk stalled) and one more file
+        waiting for room: those handed in are still finished and recorded, the waiting one
+        leaves nothing behind, and a re-run fetches only what is missing."""
+        seeded = await seed(client, emulator, ROOM + 3, sizes=[20_000] * (ROOM + 3))
         disk = GatedDisk()
 
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(archive_into, [], client, dest, seeded, 1, disk)
-                # File 1 in the stalled finisher, file 2 fetched and waiting for room.
-                await until(lambda: disk.opens == 1 and storage_gets(emulator) == 2)
+                # File 1 in the stalled finisher with the room full, one more fetched and
+                # waiting for room.
+                await until(lambda: disk.opens == 1 and storage_gets(emulator) == ROOM + 1)
                 tg.cancel_scope.cancel()
                 disk.gate.set()  # the disk answers while the run is stopping
         finally:
@@ -129,11 +132,11 @@ class TestWorkersMoveOn:
 
         on_disk = files_under(dest)
         entries = await read_manifest(dest)
-        assert 1 == len(on_disk)
+        assert ROOM == len(on_disk)
         assert {e.path for e in entries} == set(on_disk)
         assert [] == temp_files(dest)
 
         report = await archive(client, dest, photo_requests=[seeded.photo_request_id])
 
-        assert (3, 1) == (report.downloaded, report.skipped)
-        assert 4 == len(files_under(dest))
+        assert (3, ROOM) == (report.downloaded, report.skipped)
+        assert ROOM + 3 == len(files_under(dest))

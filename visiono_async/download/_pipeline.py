@@ -90,6 +90,14 @@ _VARIANTS: dict[str, frozenset[str]] = {
 }
 _ANNOUNCE_WAITS = 1.0
 """Client waits (pacing, backoff) from this many seconds on become ``"waiting"`` events."""
+_ROOM_PER_WORKER = 4
+"""Files each fetch worker may have waiting to be finished (the finisher's room is this
+times ``concurrency``). With room for only one each, a group in its thread held every
+worker back until it was done, so fetching and finishing took turns; with four, the next
+group gathers while one is in its thread. 2000 x 30 KiB on loopback, medians of 8 runs
+interleaved: 0.88 s with one each, 0.76 s with four. What waits is bounded: a waiting
+file holds at most its last unwritten ``chunk_size`` (512 KiB by default; a body from
+``_HANDOFF_BYTES`` on streams to its file and holds nothing)."""
 _FINISHERS = 1
 """Finish-and-record tasks. One: while its group is in a thread, the next group gathers,
 so groups (one manifest transaction each) are larger. Two measured slower on 2000 x
@@ -804,7 +812,7 @@ async def archive(
                 limiter=limiter,
                 on_archived=tally.on_archived,
                 on_failed=run.finish_failed,
-                room=concurrency,
+                room=_ROOM_PER_WORKER * concurrency,
             )
             ctx = FetchContext(
                 storage,
