@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -21,10 +22,13 @@ from tests.children import child_env, python_child
 from visiono_async.download import (
     ArchiveError,
     ProgressEvent,
+    RemoteFile,
     archive,
     iter_archive,
     read_manifest,
 )
+from visiono_async.download._manifest import Manifest
+from visiono_async.download._record import ArchivedFile
 
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and mounts")
 ROOT = pytest.mark.skipif(
@@ -338,6 +342,27 @@ class TestDamagedManifest:
             e.sha256 for e in entries
         }
 
+    async def test_rebuilding_looks_in_each_folder_and_fetches_what_is_gone(
+        self, client: Any, emulator: Any, dest: Path
+    ) -> None:
+        """A rebuilt manifest takes back the files of a folder still there and fetches
+        those of a folder removed (each folder is looked at once, not each file)."""
+        kept = await seed(client, emulator, 3)
+        gone = await seed(client, emulator, 2)
+        ids = [kept.photo_request_id, gone.photo_request_id]
+        await archive(client, dest, photo_requests=ids)
+        path = manifest_path(dest)
+        _checkpoint(path)
+        path.unlink()
+        shutil.rmtree(dest / gone.photo_request_id)
+        before = storage_gets(emulator)
+
+        report = await archive(client, dest, photo_requests=ids)
+
+        assert (3, 2) == (report.skipped, report.downloaded)
+        assert 2 == storage_gets(emulator) - before
+        assert 5 == await assert_manifest_is_disk(dest)
+
 
 class TestCLIExitCodes:
     async def test_damaged_manifest_exits_two(
@@ -393,6 +418,54 @@ class TestEventStream:
         assert 20 == events.report.downloaded == kinds.count("file_done")
         # New files wait while the buffer is full; files in flight may add a few events.
         assert events.peak <= events.max_buffered + 4 * 2
+
+
+class TestManifestRows:
+    async def test_a_large_group_is_recorded_row_for_row(self, tmp_path: Path) -> None:
+        """Rows go in 64 to a statement: groups around that boundary keep every value."""
+        state = tmp_path / ".visiono"
+        state.mkdir()
+        manifest = await Manifest.open(str(state))
+        try:
+            made: list[ArchivedFile] = []
+            for size in (1, 63, 64, 65, 129, 150):
+                group = [_archived(len(made) + i) for i in range(size)]
+                manifest.commit(group)
+                made += group
+            # The same id again in one group: the later row wins, as one row.
+            again = _archived(0, path="again/sub_0.jpg")
+            manifest.commit([_archived(0, path="first/sub_0.jpg"), again])
+        finally:
+            await manifest.aclose()
+        expected = {a.file.id: a for a in made} | {again.file.id: again}
+
+        entries = await read_manifest(tmp_path)
+
+        assert sorted(expected) == sorted(e.id for e in entries)
+        for entry in entries:
+            a = expected[entry.id]
+            assert (entry.path, entry.bytes, entry.sha256) == (a.path, a.bytes, a.sha256)
+            assert (entry.submission_id, entry.photo_request_id) == (a.file.id, a.batch)
+            assert (entry.latitude, entry.submitted_at) == (a.file.latitude, "2026-12-01T10:00:00Z")
+
+
+def _archived(n: int, *, path: str | None = None) -> ArchivedFile:
+    file = RemoteFile(
+        id=f"sub_{n}",
+        url=f"https://storage.example/{n}",
+        submission_id=f"sub_{n}",
+        photo_request_id=f"pr_{n % 7}",
+        latitude=n / 1000,
+        submitted_at="2026-12-01T10:00:00Z",
+    )
+    return ArchivedFile(
+        file=file,
+        batch=f"pr_{n % 7}",
+        path=path or f"pr_{n % 7}/sub_{n}.jpg",
+        bytes=1000 + n,
+        sha256=f"{n:064x}",
+        mime_type="image/jpeg",
+    )
 
 
 class TestVerify:

@@ -33,6 +33,7 @@ class Destination:
         self.state_dir = os.path.join(root, STATE_DIR)
         self.tmp_dir = os.path.join(self.state_dir, "tmp")
         self._verified: set[str] = set()
+        self._real_root: str | None = None
 
     def final_path(self, rel_path: str) -> str:
         """Where ``rel_path`` lives, after making its folder (inside ``root``, always).
@@ -44,15 +45,19 @@ class Destination:
         final = os.path.join(self.root, rel_path)
         parent = os.path.dirname(final)
         if parent not in self._verified:
+            # Resolved once per run: each resolution is a stat per path component.
+            if self._real_root is None:
+                self._real_root = os.path.realpath(self.root)
+            real_root = self._real_root
             # Check the deepest existing ancestor first, so that a symlink already inside
             # dest cannot make makedirs create folders elsewhere.
             existing = parent
             while not os.path.isdir(existing):
                 existing = os.path.dirname(existing)
-            if not is_inside(self.root, existing):
+            if not is_inside(self.root, existing, real_root=real_root):
                 raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
             os.makedirs(parent, exist_ok=True)
-            if not is_inside(self.root, parent):
+            if not is_inside(self.root, parent, real_root=real_root):
                 raise PathOutsideDestinationError(f"{rel_path!r} resolves outside dest")
             self._verified.add(parent)
         return final

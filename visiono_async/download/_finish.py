@@ -77,7 +77,8 @@ class Finishing:
     rel_path: str
     sidecar: bool
     mime_type: str | None
-    done: anyio.Event = attrs.field(factory=anyio.Event)
+    done: anyio.Event | None = None
+    """Set once the file is finished; made only for :meth:`Finisher.finish` to wait on."""
     archived: ArchivedFile | None = None
     failure: tuple[str, str] | None = None
     detached: bool = False
@@ -155,9 +156,10 @@ class Finisher:
         Returns:
             The record, or ``None`` when the file failed (``item.failure`` says why).
         """
+        done = item.done = anyio.Event()
         self._send.send_nowait(item)
         item.sink.handed_over = True
-        await item.done.wait()
+        await done.wait()
         return item.archived
 
     async def run(self, receive: MemoryObjectReceiveStream[Finishing]) -> None:
@@ -192,7 +194,8 @@ class Finisher:
         archived = [item.archived for item in group if item.archived is not None]
         self._manifest.note(archived)
         for item in group:
-            item.done.set()
+            if item.done is not None:
+                item.done.set()
             if item.detached:
                 self._room.release()
         for record in archived:

@@ -258,9 +258,13 @@ def render_path(template: str, fields: Mapping[str, str]) -> str:
     return "/".join([_sanitize(p, MAX_COMPONENT_BYTES) for p in parts])
 
 
-def is_inside(root: str, path: str) -> bool:
-    """Whether ``path`` (resolved, symlinks followed) is ``root`` or inside it."""
-    real_root = os.path.realpath(root)
+def is_inside(root: str, path: str, *, real_root: str | None = None) -> bool:
+    """Whether ``path`` (resolved, symlinks followed) is ``root`` or inside it.
+
+    ``real_root`` is ``root`` already resolved, when the caller keeps it.
+    """
+    if real_root is None:
+        real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     try:
         return os.path.commonpath([real_root, real]) == real_root

@@ -71,9 +71,15 @@ def reconcile(
         The files recorded.
     """
     found: list[ArchivedFile] = []
+    # A fresh archive has none of its folders yet: one look per folder, not one per file.
+    folders: dict[str, bool] = {}
     for file, rel in candidates:
         full = os.path.join(root, rel)
-        if not os.path.lexists(full):
+        folder = os.path.dirname(full)
+        present = folders.get(folder)
+        if present is None:
+            present = folders[folder] = os.path.isdir(folder)
+        if not present or not os.path.lexists(full):
             continue
         match = matches(file, full)
         if match is None:
