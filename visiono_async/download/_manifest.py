@@ -66,16 +66,14 @@ _ROWS_PER_INSERT = 64
 for many rows lets the event loop's thread in once per 64 rows rather than once per row
 (each such hand-off costs a thread wake-up). 64 rows of 15 columns stay within the oldest
 SQLite limit of 999 parameters."""
+STATE_CHANGED = "changed"
+"""The ``state`` of a row whose file ``verify`` found changed: fetched again, never trusted."""
 
 
 @functools.lru_cache(maxsize=8)
 def _insert_sql(rows: int) -> str:
     one = "(" + ", ".join("?" * len(ROW_COLUMNS)) + ")"
     return f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES " + ", ".join([one] * rows)
-
-
-STATE_CHANGED = "changed"
-"""The ``state`` of a row whose file ``verify`` found changed: fetched again, never trusted."""
 
 
 def manifest_path(dest: str | os.PathLike[str]) -> str:
