@@ -70,7 +70,7 @@ STATE_CHANGED = "changed"
 """The ``state`` of a row whose file ``verify`` found changed: fetched again, never trusted."""
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
 def _insert_sql(rows: int) -> str:
     one = "(" + ", ".join("?" * len(ROW_COLUMNS)) + ")"
     return f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES " + ", ".join([one] * rows)

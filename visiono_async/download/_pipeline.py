@@ -98,10 +98,6 @@ group gathers while one is in its thread. 2000 x 30 KiB on loopback, medians of 
 interleaved: 0.88 s with one each, 0.76 s with four. What waits is bounded: a waiting
 file holds at most its last unwritten ``chunk_size`` (512 KiB by default; a body from
 ``_HANDOFF_BYTES`` on streams to its file and holds nothing)."""
-_FINISHERS = 1
-"""Finish-and-record tasks. One: while its group is in a thread, the next group gathers,
-so groups (one manifest transaction each) are larger. Two measured slower on 2000 x
-30 KiB: 0.424 s against 0.375 s (bench_throughput.py --only small, medians of 5)."""
 _IO_THREADS = 4
 """Worker threads for file work: chunks of large files are written and hashed in parallel."""
 _HANDOFF_BYTES = 256 * 1024
@@ -943,8 +939,7 @@ async def _run_stages(
 ) -> None:
     """list -> sign -> plan -> fetch -> finish and record, joined by memory streams."""
     async with anyio.create_task_group() as outer:
-        for _ in range(_FINISHERS):
-            outer.start_soon(_guard, run, outer, finisher.run, finisher.receiver())
+        outer.start_soon(_guard, run, outer, finisher.run)
         try:
             async with anyio.create_task_group() as tg:
                 run.fetching = tg.cancel_scope
@@ -967,7 +962,7 @@ async def _run_stages(
                     for _ in range(concurrency):
                         tg.start_soon(_guard, run, tg, run.work, ctx, jobs_recv.clone())
         finally:
-            finisher.close_intake()  # the finishers end once what was handed in is done
+            finisher.close_intake()  # the finisher ends once what was handed in is done
     if run.error is not None:
         # Raised as itself, not wrapped in an exception group: callers catch APIError.
         raise run.error
