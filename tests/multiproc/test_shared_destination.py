@@ -12,7 +12,7 @@ import pytest
 from tests.download.archive_helpers import files_under, seed
 from visiono_async.download import ArchiveError, read_manifest
 from visiono_async.download._claims import SharedDestination
-from visiono_async.download._destination import exclusive as _exclusive
+from visiono_async.download._destination import lock_exclusive
 from visiono_async.download._manifest import STATE_DIR
 
 
@@ -67,10 +67,14 @@ class TestSharedDestination:
             again.close()
         finally:
             joined.close()
-        with _exclusive(state), pytest.raises(ArchiveError) as refused:
-            await client.archive(
-                tmp_path, photo_requests=[seeded.photo_request_id], shared_dest=True
-            )
+        lock = lock_exclusive(state)
+        try:
+            with pytest.raises(ArchiveError) as refused:
+                await client.archive(
+                    tmp_path, photo_requests=[seeded.photo_request_id], shared_dest=True
+                )
+        finally:
+            os.close(lock)
         assert "destination_busy" == refused.value.reason
 
     async def test_a_dead_runs_temp_folder_is_removed_by_the_next(self, tmp_path: Path) -> None:

@@ -108,7 +108,8 @@ class SharedDestination:
         return cls(state_dir, lock_fd, tmp_dir, tmp_fd)
 
     def close(self) -> None:
-        """Remove this run's temp folder and release the destination."""
+        """Remove this run's temp folder and release the destination (blocking: a worker
+        thread's job)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -131,13 +132,17 @@ class SharedDestination:
         # 4096 lock files, however many files: two ids in one bucket only take turns.
         bucket = hashlib.sha256(file_id.encode("utf-8", "surrogatepass")).hexdigest()[:3]
         path = os.path.join(self._claims_dir, bucket + ".lock")
-        fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDWR | os.O_CREAT, 0o644)
+        # The open, each attempt at the lock and the close in worker threads: on a network
+        # file system each is a round trip, which must not hold the event loop.
+        fd, held = await anyio.to_thread.run_sync(_open_and_try, path)
         try:
-            while not _lock(fd, fcntl.LOCK_EX):  # noqa: ASYNC110 - another process holds it
+            while not held:  # another process holds it
                 await anyio.sleep(_CLAIM_POLL)
+                held = await anyio.to_thread.run_sync(_lock, fd, fcntl.LOCK_EX)
             yield await self._archived(file_id)
         finally:
-            os.close(fd)  # closing the descriptor drops the lock
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(os.close, fd)  # which drops the lock
 
     async def _archived(self, file_id: str) -> tuple[str, int] | None:
         root = os.path.dirname(self.state_dir)
@@ -160,6 +165,16 @@ class SharedDestination:
 
         async with self._db_lock:
             return await anyio.to_thread.run_sync(look)
+
+
+def _open_and_try(path: str) -> tuple[int, bool]:
+    """Open a claim's lock file and try its lock once: ``(descriptor, held)``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        return fd, _lock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _connect_reader(path: str) -> sqlite3.Connection:

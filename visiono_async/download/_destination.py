@@ -10,12 +10,11 @@ import os
 import secrets
 import shutil
 import sys
-from collections.abc import Iterator
 
 from ._paths import PathOutsideDestinationError, is_inside
 from ._report import ArchiveError
 
-__all__ = ["STATE_DIR", "Destination", "clean_tmp", "exclusive", "prepare"]
+__all__ = ["STATE_DIR", "Destination", "clean_tmp", "lock_exclusive", "prepare"]
 
 STATE_DIR = ".visiono"
 """The folder in ``dest`` holding the manifest, the lock and temp files."""
@@ -87,29 +86,26 @@ def prepare(root: str) -> Destination:
     return dest
 
 
-@contextlib.contextmanager
-def exclusive(state_dir: str) -> Iterator[None]:
-    """Hold an exclusive lock on the destination for the run (POSIX; a no-op elsewhere).
+def lock_exclusive(state_dir: str) -> int:
+    """Take the destination's lock for the run, exclusively (POSIX; elsewhere only the file
+    is opened); returns its descriptor, whose ``os.close`` releases it (both blocking).
 
     Raises:
         ArchiveError: ``destination_busy``: another run holds it.
     """
-    path = os.path.join(state_dir, "lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if sys.platform != "win32":
-            import fcntl
+    fd = os.open(os.path.join(state_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    if sys.platform != "win32":
+        import fcntl
 
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ArchiveError(
-                    "another archive run is writing to this destination",
-                    reason="destination_busy",
-                ) from None
-        yield
-    finally:
-        os.close(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ArchiveError(
+                "another archive run is writing to this destination",
+                reason="destination_busy",
+            ) from None
+    return fd
 
 
 def clean_tmp(tmp_dir: str) -> None:

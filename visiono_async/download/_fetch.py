@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
-import math
 import os
 import secrets
 import threading
@@ -697,16 +696,14 @@ async def fetch_file(
     """
     settings = ctx.settings
     sink = ctx.sink()
-    deadline = anyio.move_on_after(
-        settings.file_timeout if settings.file_timeout is not None else math.inf
-    )
     try:
-        with deadline:
+        if settings.file_timeout is None:
+            return await _fetch_loop(ctx, urls, file_id, target, sink)
+        with anyio.move_on_after(settings.file_timeout):
             return await _fetch_loop(ctx, urls, file_id, target, sink)
         raise _Fail("timeout", f"the file took longer than {settings.file_timeout:g} s")
     except _Fail as exc:
-        if not sink.handed_over:
-            sink.discard()
+        await _discard(ctx, sink)
         _, file = urls.get(file_id)
         raise DownloadError(
             exc.message,
@@ -715,9 +712,17 @@ async def fetch_file(
             submission_id=file.known("submission_id") if file is not None else None,
         ) from None
     except BaseException:
-        if not sink.handed_over:
-            sink.discard()
+        await _discard(ctx, sink)
         raise
+
+
+async def _discard(ctx: FetchContext, sink: Sink) -> None:
+    """Remove a file's temp file, unless the finisher has it, in a worker thread (also when
+    the task is being cancelled: a stop leaves no temp file behind)."""
+    if sink.handed_over or sink.path is None:
+        return  # the finisher's now, or nothing was written
+    with anyio.CancelScope(shield=True):
+        await anyio.to_thread.run_sync(sink.discard, limiter=ctx.limiter)
 
 
 async def _fetch_loop(

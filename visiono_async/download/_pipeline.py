@@ -51,7 +51,7 @@ from .._selection import Selection, resolve_selection
 from ._aiohttp import AiohttpTransport
 from ._budget import ApiBudget
 from ._claims import SharedDestination
-from ._destination import Destination, clean_tmp, exclusive, prepare
+from ._destination import Destination, clean_tmp, lock_exclusive, prepare
 from ._fetch import (
     FATAL_REASONS,
     FetchContext,
@@ -763,10 +763,11 @@ async def archive(
             shared: SharedDestination | None = None
             if shared_dest:
                 shared = await SharedDestination.open(destination.state_dir)
-                stack.callback(shared.close)
+                stack.push_async_callback(_shielded, anyio.to_thread.run_sync, shared.close)
                 destination.tmp_dir = shared.tmp_dir  # this run's own temp folder
             else:
-                stack.enter_context(exclusive(destination.state_dir))
+                lock = await anyio.to_thread.run_sync(lock_exclusive, destination.state_dir)
+                stack.push_async_callback(_shielded, anyio.to_thread.run_sync, os.close, lock)
             if progress:
                 bar = terminal_progress()
                 stack.callback(bar.close)
