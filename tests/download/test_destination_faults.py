@@ -14,6 +14,7 @@ from archive_helpers import Disk, files_under, seed, temp_files
 
 import visiono_async
 from visiono_async.download import ArchiveError, FetchSettings, archive, read_manifest
+from visiono_async.download._destination import Destination, prepare
 from visiono_async.download._pipeline import _ROOM_PER_WORKER as ROOM
 
 
@@ -167,7 +168,7 @@ class TestPrepareBesideARun:
         time in ten, instead of ``destination_busy``."""
         import threading
 
-        from visiono_async.download._destination import Destination, clean_tmp, prepare
+        from visiono_async.download._destination import clean_tmp
 
         root = str(tmp_path / "dest")
         tmp_dir = Destination(root).tmp_dir
@@ -191,3 +192,26 @@ class TestPrepareBesideARun:
             stop.set()
             thread.join()
         assert [] == failures[:3]
+
+
+class TestPredatesRun:
+    def test_names_in_the_destination_when_the_run_began(self, tmp_path: Path) -> None:
+        """A path may predate the run when its first component was there at the start,
+        compared as a case-insensitive, normalising file system would (never missed)."""
+        root = tmp_path / "dest"
+        (root / "Pr_Old").mkdir(parents=True)
+        (root / "loose.jpg").write_bytes(b"x")
+        (root / "Cafe\u0301").mkdir()
+        dest = prepare(str(root))
+        (root / "pr_new").mkdir()  # made during the run: by the run itself
+
+        assert dest.predates_run("Pr_Old/a.jpg")
+        assert dest.predates_run("pr_old/a.jpg")
+        assert dest.predates_run("loose.jpg")
+        assert dest.predates_run("caf\u00e9/b.jpg")
+        assert not dest.predates_run("pr_new/a.jpg")
+        assert not dest.predates_run("pr_other/a.jpg")
+        assert not dest.predates_run(".visiono/manifest.sqlite")
+
+    def test_not_known_means_everything_may(self, tmp_path: Path) -> None:
+        assert Destination(str(tmp_path)).predates_run("anything/at/all.jpg")

@@ -363,6 +363,41 @@ class TestDamagedManifest:
         assert 2 == storage_gets(emulator) - before
         assert 5 == await assert_manifest_is_disk(dest)
 
+    async def test_a_fresh_destination_is_not_searched_but_an_old_folder_is(
+        self, client: Any, emulator: Any, dest: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Only files that may predate the run are looked for on disk: none in a fresh
+        destination (no thread job per batch), those of a folder already there otherwise,
+        and a file copied in by hand there is taken back, not fetched."""
+        from visiono_async.download import _pipeline
+
+        looked: list[list[str]] = []
+        real = _pipeline.reconcile
+
+        def counting(root: str, manifest: Any, batch: str, todo: Any) -> Any:
+            looked.append(sorted(rel for _, rel in todo))
+            return real(root, manifest, batch, todo)
+
+        monkeypatch.setattr(_pipeline, "reconcile", counting)
+        first = await seed(client, emulator, 2)
+        second = await seed(client, emulator, 2)
+        await archive(client, dest, photo_requests=[first.photo_request_id])
+        assert [] == looked
+        # A copy of the second batch's files, made by another tool.
+        other = dest.parent / "copy"
+        await archive(client, other, photo_requests=[second.photo_request_id])
+        shutil.copytree(other / second.photo_request_id, dest / second.photo_request_id)
+        before = storage_gets(emulator)
+
+        report = await archive(
+            client, dest, photo_requests=[first.photo_request_id, second.photo_request_id]
+        )
+
+        assert 1 == len(looked)  # the first batch is recorded: nothing to look for
+        assert all(rel.startswith(f"{second.photo_request_id}/") for rel in looked[0])
+        assert (4, 0) == (report.skipped, report.downloaded)
+        assert before == storage_gets(emulator)
+
 
 class TestCLIExitCodes:
     async def test_damaged_manifest_exits_two(

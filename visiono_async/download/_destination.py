@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import sys
+import unicodedata
 
 from ._paths import PathOutsideDestinationError, is_inside
 from ._report import ArchiveError
@@ -33,6 +34,18 @@ class Destination:
         self.tmp_dir = os.path.join(self.state_dir, "tmp")
         self._verified: set[str] = set()
         self._real_root: str | None = None
+        self._at_start: frozenset[str] | None = None
+        """The names in ``root`` when the run began (folded); ``None``: not known."""
+
+    def predates_run(self, rel_path: str) -> bool:
+        """Whether a file at ``rel_path`` may have been there before this run: its first
+        component was in ``root`` when the run began (or that is not known).
+
+        A run's own files have their rows before their names, so only such a file can be
+        on disk without one; in a fresh destination no file needs to be looked for.
+        """
+        at_start = self._at_start
+        return at_start is None or _fold(rel_path.split("/", 1)[0]) in at_start
 
     def final_path(self, rel_path: str) -> str:
         """Where ``rel_path`` lives, after making its folder (inside ``root``, always).
@@ -83,7 +96,15 @@ def prepare(root: str) -> Destination:
             f"cannot write to the destination {root!r}: {exc.strerror or exc}",
             reason="destination_not_writable",
         ) from exc
+    with contextlib.suppress(OSError), os.scandir(root) as entries:  # unreadable: not known
+        dest._at_start = frozenset(_fold(e.name) for e in entries if e.name != STATE_DIR)
     return dest
+
+
+def _fold(name: str) -> str:
+    """A name as a case-insensitive or normalising file system may match it: comparing
+    folded names can only find more candidates, never miss one."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def lock_exclusive(state_dir: str) -> int:

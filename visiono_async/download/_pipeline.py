@@ -503,6 +503,9 @@ class _Run:
     async def _reconcile(self, batch: str, todo: list[tuple[RemoteFile, str]]) -> set[str]:
         """Files without a row found under their name, whose bytes match the source:
         recorded, not fetched (a manifest rebuilt, a run killed). Returns their ids."""
+        # Only where files were before the run began: no thread job per batch (and no
+        # look at the disk) for the new folders of a fresh archive.
+        todo = [(f, rel) for f, rel in todo if self.dest.predates_run(rel)]
         if not todo:
             return set()
         found = await anyio.to_thread.run_sync(
