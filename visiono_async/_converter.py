@@ -8,6 +8,7 @@ sent as strings, and keys the models do not declare (kept in each model's ``extr
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import types
 import typing
@@ -95,11 +96,21 @@ def parse_datetime(value: object) -> datetime:
         except (OverflowError, OSError, ValueError) as exc:
             raise ValueError(f"invalid datetime {value!r}: unix seconds out of range") from exc
     elif isinstance(value, str):
-        parsed = _parse_iso_8601(value)
+        return _parse_iso_8601_utc(value)
     else:
         raise ValueError(
             f"invalid datetime {value!r}: expected an ISO 8601 string, got {type(value).__name__}"
         )
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_iso_8601_utc(text: str) -> datetime:
+    """``parse_datetime`` of a string (cached: a batch's URLs share their expiry; the
+    result is immutable)."""
+    parsed = _parse_iso_8601(text)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)

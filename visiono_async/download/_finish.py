@@ -32,7 +32,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from ._destination import Destination
 from ._manifest import Manifest
 from ._paths import PathOutsideDestinationError
-from ._record import ArchivedFile
+from ._record import ArchivedFile, utc_now
 from ._report import ArchiveError
 from ._sink import Sink
 from ._source import RemoteFile
@@ -209,6 +209,7 @@ class Finisher:
 
     def _finish_group(self, group: list[Finishing]) -> None:
         ready: list[tuple[Finishing, str, str, ArchivedFile, bytes | None]] = []
+        archived_at = utc_now()  # one transaction, one moment
         for item in group:
             try:
                 tmp, digest = item.sink.close(item.pending, fsync=self._fsync)
@@ -221,6 +222,7 @@ class Finisher:
                     bytes=item.sink.written,
                     sha256=digest,
                     mime_type=item.mime_type,
+                    archived_at=archived_at,
                 )
                 side = archived.sidecar() if item.sidecar else None
                 if side is not None:

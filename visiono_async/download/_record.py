@@ -17,7 +17,7 @@ import attrs
 
 from ._source import RemoteFile
 
-__all__ = ["ROW_COLUMNS", "ArchivedFile", "naming_fields"]
+__all__ = ["ROW_COLUMNS", "ArchivedFile", "naming_fields", "utc_now"]
 
 ROW_COLUMNS = (
     "id",
@@ -60,6 +60,11 @@ def naming_fields(file: RemoteFile, ext: str) -> dict[str, str]:
     return view
 
 
+def utc_now() -> str:
+    """Now, as an ``archived_at`` (ISO 8601, UTC, whole seconds)."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 @attrs.frozen(kw_only=True)
 class ArchivedFile:
     """A file under its final name: the record the manifest row and the sidecar are made of.
@@ -80,9 +85,7 @@ class ArchivedFile:
     bytes: int
     sha256: str
     mime_type: str | None
-    archived_at: str = attrs.field(
-        factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    )
+    archived_at: str = attrs.field(factory=lambda: utc_now())
 
     def row(self) -> tuple[Any, ...]:
         """The manifest row, in :data:`ROW_COLUMNS` order."""

@@ -6,6 +6,7 @@ Storage servers and photo APIs sometimes answer an error as JSON, HTML or XML, e
 
 from __future__ import annotations
 
+import functools
 import json
 
 __all__ = [
@@ -55,6 +56,7 @@ _SNIFFABLE = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)  # a run sees a handful of types, three looks per file
 def _normalise(mime: str | None) -> str | None:
     if not mime:
         return None
