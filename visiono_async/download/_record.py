@@ -85,7 +85,7 @@ class ArchivedFile:
     bytes: int
     sha256: str
     mime_type: str | None
-    archived_at: str = attrs.field(factory=lambda: utc_now())
+    archived_at: str = attrs.field(factory=utc_now)
 
     def row(self) -> tuple[Any, ...]:
         """The manifest row, in :data:`ROW_COLUMNS` order."""
