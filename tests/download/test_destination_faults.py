@@ -14,7 +14,7 @@ from archive_helpers import Disk, files_under, seed, temp_files
 
 import visiono_async
 from visiono_async.download import ArchiveError, FetchSettings, archive, read_manifest
-from visiono_async.download._destination import Destination, prepare
+from visiono_async.download._destination import Destination, lock_exclusive, prepare
 from visiono_async.download._pipeline import _ROOM_PER_WORKER as ROOM
 
 
@@ -215,3 +215,23 @@ class TestPredatesRun:
 
     def test_not_known_means_everything_may(self, tmp_path: Path) -> None:
         assert Destination(str(tmp_path)).predates_run("anything/at/all.jpg")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_second_exclusive_lock_is_refused_without_leaking_its_descriptor(
+    tmp_path: Path,
+) -> None:
+    """The lock is taken in a worker thread and released by closing its descriptor; a
+    refused attempt closes the descriptor it opened."""
+    state = tmp_path / ".visiono"
+    state.mkdir()
+    held = lock_exclusive(str(state))
+    try:
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(ArchiveError) as refused:
+            lock_exclusive(str(state))
+        assert "destination_busy" == refused.value.reason
+        assert before == len(os.listdir("/proc/self/fd"))
+    finally:
+        os.close(held)
+    os.close(lock_exclusive(str(state)))  # free again once closed
