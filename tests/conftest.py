@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -51,28 +52,53 @@ def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class SendTimes:
-    """When the client sent each API call, as its ``visiono_async.send`` log line says.
+    """When the pacer let each API call go: the times its windows are computed from.
 
-    The line is logged in the same step in which the pacer hands out the call's slot, so
-    these are the pacer's own times. The emulator's arrival times add loopback and
-    scheduling jitter (tens of milliseconds on a loaded machine), which a pacing check
-    must not depend on.
+    Each grant is read from what the pacer recorded (its loop clock) and paired with the
+    call's ``visiono_async.send`` "sending attempt" line, which the session logs right
+    after the grant, with no await in between. The line's own timestamp is not used: a GC
+    pause or a preemption between the grant and the line delays it (4.7 ms once in CI,
+    which made two calls paced 0.6 s apart read as 0.595 s), and the emulator's arrival
+    times add loopback jitter on top. A pacing check must not depend on either.
     """
 
-    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+    def __init__(self, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+        from visiono_async._ratelimit import Pacer
+
         self._caplog = caplog
         caplog.set_level(logging.DEBUG, logger="visiono_async.send")
+        self._grants: list[float] = []
+        grants = self._grants
+        acquire, note_sent = Pacer.acquire, Pacer.note_sent
+
+        async def recording_acquire(pacer: Pacer, *args: Any, **kwargs: Any) -> float:
+            waited = await acquire(pacer, *args, **kwargs)
+            grants.append(pacer._sent[-1])  # what this call appended: nothing ran between
+            return waited
+
+        def recording_note_sent(pacer: Pacer) -> None:  # a send the shared budget paced
+            note_sent(pacer)
+            grants.append(pacer._sent[-1])
+
+        monkeypatch.setattr(Pacer, "acquire", recording_acquire)
+        monkeypatch.setattr(Pacer, "note_sent", recording_note_sent)
 
     def __call__(self, method: str, path: str) -> list[float]:
-        """Send times (``time.time()``) of the attempts of ``method path``, in order."""
+        """Grant times (the loop's clock, seconds) of the attempts of ``method path``."""
+        sent = [
+            r.getMessage()
+            for r in self._caplog.records
+            if r.name == "visiono_async.send" and ": sending attempt " in r.getMessage()
+        ]
+        assert len(sent) == len(self._grants), "every attempt is paced once, in order"
         prefix = f"{method} {path}: sending attempt"
-        return sorted(r.created for r in self._caplog.records if r.getMessage().startswith(prefix))
+        return [t for line, t in zip(sent, self._grants, strict=True) if line.startswith(prefix)]
 
 
 @pytest.fixture
-def send_times(caplog: pytest.LogCaptureFixture) -> SendTimes:
-    """The client's send times of API calls (see :class:`SendTimes`)."""
-    return SendTimes(caplog)
+def send_times(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> SendTimes:
+    """The pacer's grant times of the client's API calls (see :class:`SendTimes`)."""
+    return SendTimes(caplog, monkeypatch)
 
 
 @pytest.fixture
