@@ -89,18 +89,21 @@ def parse_datetime(value: object) -> datetime:
         ValueError: The value is not a datetime in any of those forms.
     """
     if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _in_utc(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return datetime.fromtimestamp(value, tz=timezone.utc)
         except (OverflowError, OSError, ValueError) as exc:
             raise ValueError(f"invalid datetime {value!r}: unix seconds out of range") from exc
-    elif isinstance(value, str):
+    if isinstance(value, str):
         return _parse_iso_8601_utc(value)
-    else:
-        raise ValueError(
-            f"invalid datetime {value!r}: expected an ISO 8601 string, got {type(value).__name__}"
-        )
+    raise ValueError(
+        f"invalid datetime {value!r}: expected an ISO 8601 string, got {type(value).__name__}"
+    )
+
+
+def _in_utc(parsed: datetime) -> datetime:
+    """Aware and in UTC (a naive value is taken as UTC)."""
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
@@ -110,10 +113,7 @@ def parse_datetime(value: object) -> datetime:
 def _parse_iso_8601_utc(text: str) -> datetime:
     """``parse_datetime`` of a string (cached: a batch's URLs share their expiry; the
     result is immutable)."""
-    parsed = _parse_iso_8601(text)
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    return _in_utc(_parse_iso_8601(text))
 
 
 def _parse_iso_8601(text: str) -> datetime:

@@ -45,7 +45,9 @@ class Destination:
         on disk without one; in a fresh destination no file needs to be looked for.
         """
         at_start = self._at_start
-        return at_start is None or _fold(rel_path.split("/", 1)[0]) in at_start
+        if at_start is None:
+            return True
+        return bool(at_start) and _fold(rel_path.split("/", 1)[0]) in at_start
 
     def final_path(self, rel_path: str) -> str:
         """Where ``rel_path`` lives, after making its folder (inside ``root``, always).

@@ -71,7 +71,7 @@ def reconcile(
         The files recorded.
     """
     found: list[ArchivedFile] = []
-    # A fresh archive has none of its folders yet: one look per folder, not one per file.
+    # A rebuilt archive may have lost whole folders: one look per folder, not per file.
     folders: dict[str, bool] = {}
     for file, rel in candidates:
         full = os.path.join(root, rel)
